@@ -1,0 +1,20 @@
+//! Everything that knows LMArena's wire details: upstream request builders and the stream
+//! parser. When LMArena changes, this module and its fixtures change; nothing else does.
+
+pub mod retry;
+pub mod stream;
+pub mod wire;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One complete upstream HTTP request, as the tab will perform it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamRequest {
+    /// Same-origin path, e.g. `/nextjs-api/stream/retry-evaluation-session-message/…`.
+    pub path: String,
+    pub method: String,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+}

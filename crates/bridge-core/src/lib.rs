@@ -1,0 +1,20 @@
+//! Core library of lmarena-bridge.
+//!
+//! Owns everything that is pure data transformation and needs neither a socket nor a terminal:
+//!
+//! - [`config`]: `config.jsonc` parsing (JSON with comments) and comment-preserving edits.
+//! - [`models`]: `models.json` and `model_endpoint_map.json`, session pools and session choice.
+//! - [`openai`]: OpenAI request and response types as real clients send them.
+//! - [`arena`]: the only module that knows LMArena's wire details: upstream request builders
+//!   and the incremental stream parser.
+//! - [`protocol`]: relay protocol v2 frames exchanged with the userscript.
+//! - [`scrape`]: the model list scraped from the LMArena page HTML.
+//! - [`fsutil`]: atomic file writes.
+
+pub mod arena;
+pub mod config;
+pub mod fsutil;
+pub mod models;
+pub mod openai;
+pub mod protocol;
+pub mod scrape;

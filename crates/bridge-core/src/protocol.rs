@@ -1,0 +1,128 @@
+//! Relay protocol v2: the JSON text frames exchanged between bridge-server and the userscript.
+//!
+//! See DESIGN.md §5. Frame type names are the `type` tag of each enum variant.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// Id of one job (one upstream fetch or one command) on one tab connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(pub u64);
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Frames sent by the userscript to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TabMessage {
+    /// First frame after connecting.
+    Hello {
+        protocol: u32,
+        tab_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        page: Option<String>,
+    },
+    /// Upstream response head.
+    Response {
+        id: JobId,
+        status: u16,
+        /// A header the tab could not read may arrive as `null`; it is left out.
+        #[serde(default, deserialize_with = "headers_without_nulls")]
+        headers: BTreeMap<String, String>,
+    },
+    /// Upstream body text, decoded with a streaming UTF-8 decoder.
+    Chunk { id: JobId, data: String },
+    /// Upstream body finished.
+    Done { id: JobId },
+    /// The fetch failed (network error, abort, or a non-2xx answer with its first 4 KiB).
+    Error {
+        #[serde(default)]
+        id: Option<JobId>,
+        message: String,
+        #[serde(default)]
+        status: Option<u16>,
+        #[serde(default)]
+        body: Option<String>,
+    },
+    /// Answer to a `send_page_source` command.
+    PageSource { id: JobId, html: String },
+    /// Answer to `ping`.
+    Pong,
+}
+
+/// Reads a header map whose values may be `null` (a JS `headers.get()` of an absent header).
+fn headers_without_nulls<'de, D>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let raw: Option<BTreeMap<String, Option<String>>> = Option::deserialize(deserializer)?;
+    Ok(raw
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect())
+}
+
+/// One upstream HTTP request for the tab to perform (same-origin path).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchRequest {
+    pub path: String,
+    pub method: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+}
+
+/// Ask the tab to mint a reCAPTCHA v3 token and put it into a JSON body field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecaptchaSpec {
+    pub action: String,
+    pub field: String,
+}
+
+/// Commands the server can give a tab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    Refresh,
+    ActivateIdCapture,
+    SendPageSource,
+}
+
+/// Frames sent by the server to the userscript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// Answer to `hello`.
+    Welcome { protocol: u32, server: String },
+    /// Perform an upstream fetch.
+    Fetch {
+        id: JobId,
+        request: FetchRequest,
+        #[serde(default)]
+        recaptcha: Option<RecaptchaSpec>,
+    },
+    /// The OpenAI client went away: abort that fetch.
+    Abort { id: JobId },
+    /// A command (refresh, id capture, page source).
+    Command {
+        command: Command,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<JobId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        report_to: Option<String>,
+    },
+    /// Liveness probe; the tab answers `pong`.
+    Ping,
+}

@@ -1,0 +1,155 @@
+//! The command line of `bridge-model-updater`.
+
+use std::path::PathBuf;
+
+use bridge_core::config::DEFAULT_CONFIG_DIR;
+use clap::Parser;
+
+/// Where bridge-server listens unless told otherwise (DESIGN.md §4).
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:5102";
+/// The `--html` value that means standard input.
+pub const STDIN_MARKER: &str = "-";
+
+/// Shown after `--help`; every code of [`crate::exit::Exit`] is listed.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0    success
+  1    other error
+  2    no model list in the HTML (LMArena may have changed its page)
+  3    bridge-server is not running (start it: cargo run --release -p bridge-server)
+  4    no LMArena tab is connected to bridge-server (HTTP 503)
+  5    the tab did not send the page in time (HTTP 504, or no answer within 40 s)
+  6    bridge-server refused the api_key of config.jsonc (HTTP 401)
+  7    a file could not be read or written
+  8    config.jsonc or models.json could not be parsed
+  9    a --add name is not in the scraped list
+  64   invalid command line
+  130  interrupted at the prompt (Ctrl-C)
+
+Examples:
+  bridge-model-updater                        page from the running server, then pick models
+  bridge-model-updater --all-new --yes        add every model not yet in models.json
+  bridge-model-updater --html page.html --add gemini-2.5-pro --dry-run";
+
+/// Scrape the LMArena model list into available_models.json and add models to models.json.
+///
+/// The page comes from the running bridge-server (its connected LMArena tab sends the HTML)
+/// or, with --html, from a saved page. available_models.json is always rewritten; models.json
+/// only gains entries (chosen with --add, --all-new or, on a terminal, a checklist); existing
+/// entries are never changed, removed or reordered.
+#[derive(Parser, Debug, Clone)]
+#[command(version, about, long_about, after_help = EXIT_CODES_HELP)]
+pub struct Args {
+    /// Directory holding config.jsonc, models.json and available_models.json.
+    #[arg(long, env = "BRIDGE_CONFIG_DIR", default_value = DEFAULT_CONFIG_DIR, value_name = "DIR")]
+    pub config_dir: PathBuf,
+
+    /// bridge-server base URL; its api_key is read from config.jsonc.
+    #[arg(long, default_value = DEFAULT_SERVER, value_name = "URL", value_parser = parse_server_url)]
+    pub server: String,
+
+    /// Read the page HTML from FILE instead of the server (`-` for standard input).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
+    /// Add these models (by public name) to models.json.
+    #[arg(long, value_name = "NAME", num_args = 1.., conflicts_with = "all_new")]
+    pub add: Vec<String>,
+
+    /// Add every scraped model that is not yet in models.json.
+    #[arg(long)]
+    pub all_new: bool,
+
+    /// Print what would change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Never prompt (implied when standard input is not a terminal); without --add or
+    /// --all-new, models.json is then left as it is.
+    #[arg(short = 'y', long, visible_alias = "non-interactive")]
+    pub yes: bool,
+}
+
+impl Args {
+    /// `--html -`.
+    pub fn html_from_stdin(&self) -> bool {
+        self.html
+            .as_deref()
+            .is_some_and(|p| p.as_os_str() == STDIN_MARKER)
+    }
+}
+
+/// An `http://` or `https://` URL with a host, kept without a trailing slash.
+fn parse_server_url(value: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(value).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("expected http://HOST:PORT".to_owned());
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_is_well_formed() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults() {
+        let args = Args::try_parse_from(["bridge-model-updater"]).unwrap();
+        assert_eq!(args.server, DEFAULT_SERVER);
+        assert!(args.add.is_empty() && !args.all_new && !args.dry_run && !args.yes);
+    }
+
+    #[test]
+    fn add_takes_several_names_and_conflicts_with_all_new() {
+        let args = Args::try_parse_from(["x", "--add", "a", "b", "--add", "c"]).unwrap();
+        assert_eq!(args.add, ["a", "b", "c"]);
+        assert!(Args::try_parse_from(["x", "--add", "a", "--all-new"]).is_err());
+    }
+
+    #[test]
+    fn server_url_is_checked_and_trimmed() {
+        let args = Args::try_parse_from(["x", "--server", "http://127.0.0.1:9/"]).unwrap();
+        assert_eq!(args.server, "http://127.0.0.1:9");
+        assert!(Args::try_parse_from(["x", "--server", "127.0.0.1:9"]).is_err());
+        assert!(Args::try_parse_from(["x", "--server", "ftp://h"]).is_err());
+    }
+
+    #[test]
+    fn stdin_marker() {
+        let args = Args::try_parse_from(["x", "--html", "-"]).unwrap();
+        assert!(args.html_from_stdin());
+        let args = Args::try_parse_from(["x", "--html", "p.html"]).unwrap();
+        assert!(!args.html_from_stdin());
+    }
+
+    #[test]
+    fn help_lists_every_exit_code() {
+        use crate::exit::Exit;
+        for exit in [
+            Exit::Ok,
+            Exit::Other,
+            Exit::NoModelList,
+            Exit::ServerDown,
+            Exit::NoTab,
+            Exit::TabTimeout,
+            Exit::Unauthorized,
+            Exit::File,
+            Exit::Config,
+            Exit::UnknownModel,
+            Exit::Usage,
+            Exit::Interrupted,
+        ] {
+            let line = format!("\n  {:<4} ", exit.code());
+            assert!(
+                EXIT_CODES_HELP.contains(&line),
+                "{exit:?} missing from help"
+            );
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! The one server error type: every failure a client sees is rendered here as OpenAI's error
+//! JSON `{"error":{"message","type","param","code"}}` with a real HTTP status.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use bridge_core::arena::stream::UpstreamError;
+use bridge_core::openai::{ErrorBody, ErrorDetail, RequestError};
+
+/// An error answered to an OpenAI client.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub kind: &'static str,
+    pub param: Option<String>,
+    pub code: Option<String>,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<u64>,
+    /// Sends `x-should-retry: false` so official clients do not retry blindly.
+    pub no_retry: bool,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.message)
+    }
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            kind,
+            param: None,
+            code: None,
+            retry_after: None,
+            no_retry: false,
+        }
+    }
+
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    pub fn no_retry(mut self) -> Self {
+        self.no_retry = true;
+        self
+    }
+
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "Incorrect API key provided. Send the api_key from config/config.jsonc as \
+             'Authorization: Bearer <key>'.",
+        )
+        .with_code("invalid_api_key")
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", message)
+    }
+
+    pub fn model_not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", message)
+            .with_code("model_not_found")
+            .with_param("model")
+    }
+
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error", message)
+            .with_code("request_too_large")
+    }
+
+    pub fn no_tab() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "No LMArena tab is connected. Open https://lmarena.ai in your browser with the \
+             LMArenaApiBridge userscript enabled, then retry.",
+        )
+        .with_code("no_tab_connected")
+        .with_retry_after(5)
+    }
+
+    pub fn queue_full(retry_after: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "Too many requests are waiting for a free LMArena tab; retry shortly.",
+        )
+        .with_code("queue_full")
+        .with_retry_after(retry_after)
+    }
+
+    pub fn queue_timeout(retry_after: u64) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "Timed out waiting for a free LMArena tab; retry shortly.",
+        )
+        .with_code("queue_timeout")
+        .with_retry_after(retry_after)
+    }
+
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout_error", message).with_code("timeout")
+    }
+
+    pub fn bad_gateway(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message).with_code("upstream_error")
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", message)
+    }
+
+    /// The JSON body of this error.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                message: self.message.clone(),
+                r#type: self.kind.to_owned(),
+                param: self.param.clone(),
+                code: self.code.clone(),
+            },
+        }
+    }
+
+    /// The error as one SSE event (`data: {...}\n\n`), for errors after the stream started.
+    pub fn sse_event(&self) -> String {
+        let json = serde_json::to_string(&self.body()).unwrap_or_else(|_| "{}".to_owned());
+        format!("data: {json}\n\n")
+    }
+
+    /// Maps a classified upstream failure to what the client gets (README error table).
+    pub fn from_upstream(err: &UpstreamError) -> Self {
+        match err {
+            UpstreamError::Challenge => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream_error",
+                "LMArena answered with a Cloudflare challenge. A person must solve it in the \
+                 LMArena tab (the tab was asked to reload); other tabs keep serving.",
+            )
+            .with_code("cloudflare_challenge")
+            .no_retry(),
+            UpstreamError::RateLimited {
+                message,
+                retry_after,
+            } => {
+                let e = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limit_error",
+                    format!("LMArena rate limit: {message}"),
+                )
+                .with_code("upstream_rate_limited");
+                match retry_after {
+                    Some(s) => e.with_retry_after(*s),
+                    None => e,
+                }
+            }
+            UpstreamError::TooLarge { message } => Self::too_large(format!(
+                "LMArena rejected the request as too large (about 5 MB is its limit; send \
+                 smaller or fewer images): {message}"
+            )),
+            UpstreamError::Rejected { message, .. } => {
+                Self::invalid_request(format!("LMArena rejected the request: {message}"))
+                    .with_code("upstream_rejected")
+            }
+            UpstreamError::Recaptcha { message } => Self::bad_gateway(format!(
+                "LMArena refused the reCAPTCHA token ({message}). Reload the LMArena tab, \
+                 interact with the page once, and retry."
+            ))
+            .with_code("recaptcha_failed"),
+            UpstreamError::Unauthorized { status, message } => Self::bad_gateway(format!(
+                "LMArena answered {status}: {message}. The captured session is not usable by \
+                 the logged-in account: log in to LMArena in the tab and run bridge-id-updater \
+                 to capture a session of your own."
+            ))
+            .with_code("upstream_unauthorized"),
+            UpstreamError::Server { status, message } => {
+                Self::bad_gateway(format!("LMArena answered {status}: {message}"))
+            }
+        }
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        let mut err = Self::invalid_request(e.message);
+        err.param = e.param;
+        err.code = e.code;
+        err
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after {
+            res.insert_header(("Retry-After", secs.to_string()));
+        }
+        if self.no_retry {
+            res.insert_header(("x-should-retry", "false"));
+        }
+        res.json(self.body())
+    }
+}

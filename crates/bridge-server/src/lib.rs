@@ -1,0 +1,142 @@
+//! bridge-server: the OpenAI-compatible API server of lmarena-bridge.
+//!
+//! Modules:
+//! - [`state`]: config and model registry (reloaded on change), options, shutdown signal.
+//! - [`pool`]: the tab pool, leases, queue, job routing.
+//! - [`ws`]: the tabs' WebSocket (`/ws`).
+//! - [`relay`]: running one upstream job on a tab, with retries and timeouts.
+//! - [`output`]: OpenAI chunks and SSE framing.
+//! - [`routes`]: HTTP handlers.
+//! - [`security`]: API key, CORS, request ids and the request log line.
+//! - [`watch`]: config directory watcher.
+//! - [`error`]: the OpenAI-shaped error type.
+//!
+//! [`run`] serves on a given listener until a shutdown future resolves, so tests start the
+//! real server on port 0.
+
+pub mod error;
+pub mod output;
+pub mod pool;
+pub mod relay;
+pub mod routes;
+pub mod security;
+pub mod state;
+pub mod watch;
+pub mod ws;
+
+use std::future::Future;
+use std::net::TcpListener;
+
+use actix_web::{middleware, web, App, HttpServer};
+
+pub use state::{load_dir, AppState, ServerOptions};
+
+use crate::error::ApiError;
+
+/// Registers every route (with and without the `/v1` prefix).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for prefix in ["/v1", ""] {
+        cfg.route(
+            &format!("{prefix}/chat/completions"),
+            web::post().to(routes::chat::chat_completions),
+        )
+        .route(
+            &format!("{prefix}/models"),
+            web::get().to(routes::models::list_models),
+        )
+        .route(
+            &format!("{prefix}/images/generations"),
+            web::post().to(routes::images::generations),
+        );
+    }
+    cfg.route("/ws", web::get().to(ws::ws_route))
+        .route("/health", web::get().to(routes::ops::health))
+        .route("/status", web::get().to(routes::ops::status))
+        .route("/", web::get().to(routes::ops::index))
+        .route(
+            "/internal/start_id_capture",
+            web::post().to(routes::internal::start_id_capture),
+        )
+        .route(
+            "/internal/request_model_update",
+            web::post().to(routes::internal::request_model_update),
+        );
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found("Unknown route. The OpenAI base URL of this server is http://<host>:<port>/v1.")
+        .with_code("unknown_url"))
+}
+
+/// Checks settings that must refuse to start.
+pub fn check_startup(config: &bridge_core::config::Config, host: &str) -> Result<(), String> {
+    let loopback = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    };
+    if !loopback && config.api_key.is_none() {
+        return Err(format!(
+            "Refusing to listen on {host} without an api_key: anyone who can reach this address \
+             could use your LMArena account. Set \"api_key\" in config.jsonc, or listen on 127.0.0.1."
+        ));
+    }
+    if config.cors_allowed_origins.iter().any(|o| o == "*") && config.api_key.is_none() {
+        return Err(
+            "cors_allowed_origins contains \"*\" but no api_key is set: any web page could use \
+             the bridge. Set an api_key or list the allowed origins."
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// Serves on `listener` until `shutdown` resolves, then stops accepting, gives in-flight
+/// requests `shutdown_grace`, ends what is left with an error event, and returns.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let _watcher = if state.options().watch_config {
+        match watch::watch_config_dir(state.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!("cannot watch the config directory, changes need a restart: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let grace = state.options().shutdown_grace;
+    let data = web::Data::new(state.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(middleware::from_fn(security::gate))
+            .configure(configure)
+            .default_service(web::to(not_found))
+    })
+    .listen(listener)?
+    .disable_signals()
+    .shutdown_timeout(grace.as_secs() + 2)
+    .on_connect(|conn, _ext| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
+        }
+    })
+    .run();
+    let handle = server.handle();
+    let stopper = state.clone();
+    actix_web::rt::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections; in-flight requests get {} s", grace.as_secs());
+        let stop = handle.stop(true);
+        let cut = async {
+            tokio::time::sleep(grace).await;
+            stopper.trigger_shutdown();
+        };
+        tokio::join!(stop, cut);
+    });
+    server.await
+}

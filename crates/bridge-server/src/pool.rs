@@ -1,0 +1,720 @@
+//! The tab pool: every connected LMArena tab is a worker. Requests take a [`Lease`] on the
+//! least-busy ready tab under `max_concurrent_per_tab`, or wait in a bounded FIFO queue.
+//! Requests for the same upstream session never run at the same time.
+//!
+//! All pool state lives in one small struct behind a mutex that is never held across an
+//! `.await`; frames for a job travel from the tab's reader task to the job through a channel
+//! found in the tab's own route table, so chunk routing does not touch the pool lock.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bridge_core::protocol::{Command, JobId, ServerMessage};
+use tokio::sync::{mpsc, oneshot};
+
+/// Connection id of one tab (unique for the life of the process).
+pub type ConnId = u64;
+
+/// What a job hears from its tab.
+#[derive(Debug)]
+pub enum JobEvent {
+    /// Upstream response head.
+    Head {
+        status: u16,
+        headers: BTreeMap<String, String>,
+    },
+    Chunk(String),
+    Done,
+    /// The tab reported a failure (network error, or a non-2xx answer with its body).
+    Failed {
+        message: String,
+        status: Option<u16>,
+        body: Option<String>,
+    },
+    /// Answer to a page-source command.
+    PageSource(String),
+    /// The tab's connection closed.
+    TabLost,
+}
+
+type Routes = Arc<Mutex<HashMap<JobId, mpsc::UnboundedSender<JobEvent>>>>;
+
+/// Lock a mutex, recovering the data if a panicking thread poisoned it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The state of a tab as shown on /status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TabState {
+    Ready,
+    Busy,
+    Challenged,
+}
+
+/// The sending half of a tab connection, as held by the pool.
+#[derive(Debug, Clone)]
+pub struct TabLink {
+    pub conn: ConnId,
+    out: mpsc::UnboundedSender<String>,
+    routes: Routes,
+}
+
+impl TabLink {
+    /// Creates a link and the receiver its writer task drains.
+    pub fn new(conn: ConnId) -> (Self, mpsc::UnboundedReceiver<String>) {
+        let (out, rx) = mpsc::unbounded_channel();
+        (
+            Self {
+                conn,
+                out,
+                routes: Arc::default(),
+            },
+            rx,
+        )
+    }
+
+    /// Serializes and queues a frame for the tab; false when the tab is gone.
+    pub fn send(&self, msg: &ServerMessage) -> bool {
+        match serde_json::to_string(msg) {
+            Ok(text) => self.out.send(text).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Delivers a frame from the tab to the job it belongs to. Frames for finished or unknown
+    /// jobs are dropped quietly (returns false).
+    pub fn route(&self, id: JobId, event: JobEvent) -> bool {
+        let routes = lock(&self.routes);
+        match routes.get(&id) {
+            Some(tx) => tx.send(event).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Tells every job of this tab that the tab is gone.
+    pub fn fail_all(&self) {
+        let routes = std::mem::take(&mut *lock(&self.routes));
+        for tx in routes.values() {
+            let _ = tx.send(JobEvent::TabLost);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct TabEntry {
+    link: TabLink,
+    tab_id: String,
+    page: Option<String>,
+    origin: String,
+    challenged: bool,
+    in_flight: usize,
+    served: u64,
+    errors: u64,
+    connected_at: Instant,
+    last_seen: Instant,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    id: u64,
+    session_key: Option<String>,
+    tx: oneshot::Sender<Lease>,
+}
+
+#[derive(Debug)]
+struct PoolInner {
+    tabs: BTreeMap<ConnId, TabEntry>,
+    queue: VecDeque<Waiter>,
+    busy_sessions: HashSet<String>,
+    max_per_tab: usize,
+    queue_limit: usize,
+    next_waiter: u64,
+}
+
+/// Why a lease could not be had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcquireError {
+    /// No tab is connected.
+    NoTab,
+    /// Every connected tab is stuck on a Cloudflare challenge.
+    AllChallenged,
+    /// The wait queue is full.
+    QueueFull,
+    /// Waited `queue_timeout_seconds` without a free tab.
+    Timeout,
+}
+
+/// A snapshot of one tab for /status.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TabSnapshot {
+    pub conn: ConnId,
+    pub tab_id: String,
+    pub page: Option<String>,
+    pub origin: String,
+    pub state: TabState,
+    pub in_flight: usize,
+    pub served: u64,
+    pub errors: u64,
+    pub connected_secs: u64,
+    pub last_seen_secs: u64,
+}
+
+/// Cloneable handle to the pool.
+#[derive(Debug, Clone)]
+pub struct TabPool {
+    inner: Arc<Mutex<PoolInner>>,
+    next_job: Arc<AtomicU64>,
+}
+
+impl TabPool {
+    pub fn new(max_per_tab: usize, queue_limit: usize) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(PoolInner {
+                tabs: BTreeMap::new(),
+                queue: VecDeque::new(),
+                busy_sessions: HashSet::new(),
+                max_per_tab: max_per_tab.max(1),
+                queue_limit,
+                next_waiter: 0,
+            })),
+            next_job: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// Applies reloaded limits.
+    pub fn set_limits(&self, max_per_tab: usize, queue_limit: usize) {
+        let mut inner = lock(&self.inner);
+        inner.max_per_tab = max_per_tab.max(1);
+        inner.queue_limit = queue_limit;
+        self.assign(&mut inner);
+    }
+
+    /// Adds a tab that said hello.
+    pub fn add_tab(&self, link: TabLink, tab_id: String, page: Option<String>, origin: String) {
+        let now = Instant::now();
+        let mut inner = lock(&self.inner);
+        inner.tabs.insert(
+            link.conn,
+            TabEntry {
+                link,
+                tab_id,
+                page,
+                origin,
+                challenged: false,
+                in_flight: 0,
+                served: 0,
+                errors: 0,
+                connected_at: now,
+                last_seen: now,
+            },
+        );
+        self.assign(&mut inner);
+    }
+
+    /// Removes a tab whose connection closed and fails its jobs.
+    pub fn remove_tab(&self, conn: ConnId) {
+        let entry = lock(&self.inner).tabs.remove(&conn);
+        if let Some(entry) = entry {
+            entry.link.fail_all();
+        }
+    }
+
+    /// Records that the tab was heard from.
+    pub fn touch(&self, conn: ConnId) {
+        if let Some(t) = lock(&self.inner).tabs.get_mut(&conn) {
+            t.last_seen = Instant::now();
+        }
+    }
+
+    /// Marks a tab as challenged and asks it to reload, once. It gets no work until it
+    /// reconnects (a reload makes a new connection).
+    pub fn mark_challenged(&self, conn: ConnId) {
+        let mut inner = lock(&self.inner);
+        if let Some(t) = inner.tabs.get_mut(&conn) {
+            if !t.challenged {
+                t.challenged = true;
+                t.link.send(&ServerMessage::Command {
+                    command: Command::Refresh,
+                    id: None,
+                    report_to: None,
+                });
+            }
+        }
+    }
+
+    /// Counts a finished job on its tab.
+    pub fn record_outcome(&self, conn: ConnId, ok: bool) {
+        if let Some(t) = lock(&self.inner).tabs.get_mut(&conn) {
+            if ok {
+                t.served += 1;
+            } else {
+                t.errors += 1;
+            }
+        }
+    }
+
+    pub fn tab_count(&self) -> usize {
+        lock(&self.inner).tabs.len()
+    }
+
+    pub fn queue_len(&self) -> usize {
+        lock(&self.inner).queue.len()
+    }
+
+    pub fn snapshot(&self) -> Vec<TabSnapshot> {
+        let inner = lock(&self.inner);
+        let now = Instant::now();
+        inner
+            .tabs
+            .values()
+            .map(|t| TabSnapshot {
+                conn: t.link.conn,
+                tab_id: t.tab_id.clone(),
+                page: t.page.clone(),
+                origin: t.origin.clone(),
+                state: if t.challenged {
+                    TabState::Challenged
+                } else if t.in_flight >= inner.max_per_tab {
+                    TabState::Busy
+                } else {
+                    TabState::Ready
+                },
+                in_flight: t.in_flight,
+                served: t.served,
+                errors: t.errors,
+                connected_secs: now.duration_since(t.connected_at).as_secs(),
+                last_seen_secs: now.duration_since(t.last_seen).as_secs(),
+            })
+            .collect()
+    }
+
+    /// The link of any ready tab (for commands that need no slot), least busy first.
+    pub fn any_ready_tab(&self) -> Option<TabLink> {
+        let inner = lock(&self.inner);
+        inner
+            .tabs
+            .values()
+            .filter(|t| !t.challenged)
+            .min_by_key(|t| t.in_flight)
+            .map(|t| t.link.clone())
+    }
+
+    /// A fresh job id.
+    pub fn next_job_id(&self) -> JobId {
+        JobId(self.next_job.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Takes a slot on the least-busy ready tab, or queues. `wait_without_tabs` keeps a job
+    /// waiting (up to the queue timeout) when no tab is connected, for retries after a tab
+    /// was lost: a reloading tab comes back within seconds.
+    pub fn acquire(
+        &self,
+        session_key: Option<String>,
+        wait_without_tabs: bool,
+    ) -> Result<Acquired, AcquireError> {
+        let mut inner = lock(&self.inner);
+        if !wait_without_tabs {
+            if inner.tabs.is_empty() {
+                return Err(AcquireError::NoTab);
+            }
+            if inner.tabs.values().all(|t| t.challenged) {
+                return Err(AcquireError::AllChallenged);
+            }
+        }
+        let session_free = session_key
+            .as_ref()
+            .is_none_or(|k| !inner.busy_sessions.contains(k));
+        // FIFO: a newcomer may go first only when nobody is waiting.
+        if inner.queue.is_empty() && session_free {
+            if let Some(lease) =
+                Self::pick_tab(&inner).and_then(|conn| self.grant(&mut inner, conn, session_key.clone()))
+            {
+                return Ok(Acquired::Ready(lease));
+            }
+        }
+        if inner.queue.len() >= inner.queue_limit {
+            return Err(AcquireError::QueueFull);
+        }
+        let (tx, rx) = oneshot::channel();
+        inner.next_waiter += 1;
+        let id = inner.next_waiter;
+        inner.queue.push_back(Waiter {
+            id,
+            session_key,
+            tx,
+        });
+        self.assign(&mut inner);
+        Ok(Acquired::Queued(Waiting {
+            pool: self.clone(),
+            id,
+            rx: Some(rx),
+        }))
+    }
+
+    fn pick_tab(inner: &PoolInner) -> Option<ConnId> {
+        inner
+            .tabs
+            .values()
+            .filter(|t| !t.challenged && t.in_flight < inner.max_per_tab)
+            .min_by_key(|t| t.in_flight)
+            .map(|t| t.link.conn)
+    }
+
+    /// Takes a slot on `conn`; `None` only if that tab is not connected.
+    fn grant(
+        &self,
+        inner: &mut PoolInner,
+        conn: ConnId,
+        session_key: Option<String>,
+    ) -> Option<Lease> {
+        let t = inner.tabs.get_mut(&conn)?;
+        t.in_flight += 1;
+        let link = t.link.clone();
+        if let Some(k) = &session_key {
+            inner.busy_sessions.insert(k.clone());
+        }
+        Some(Lease {
+            pool: self.clone(),
+            link,
+            session_key,
+            armed: true,
+        })
+    }
+
+    /// Undoes a grant whose lease never reached anyone (called with the lock held).
+    fn ungrant(inner: &mut PoolInner, mut lease: Lease) {
+        lease.armed = false;
+        if let Some(t) = inner.tabs.get_mut(&lease.link.conn) {
+            t.in_flight = t.in_flight.saturating_sub(1);
+        }
+        if let Some(k) = lease.session_key.take() {
+            inner.busy_sessions.remove(&k);
+        }
+    }
+
+    /// Hands free slots to waiters in FIFO order, skipping those whose session is busy.
+    fn assign(&self, inner: &mut PoolInner) {
+        let mut i = 0;
+        while i < inner.queue.len() {
+            if inner.queue[i].tx.is_closed() {
+                inner.queue.remove(i);
+                continue;
+            }
+            let session_busy = inner.queue[i]
+                .session_key
+                .as_ref()
+                .is_some_and(|k| inner.busy_sessions.contains(k));
+            if session_busy {
+                i += 1;
+                continue;
+            }
+            let Some(conn) = Self::pick_tab(inner) else {
+                return;
+            };
+            let Some(waiter) = inner.queue.remove(i) else {
+                return;
+            };
+            let Some(lease) = self.grant(inner, conn, waiter.session_key) else {
+                return;
+            };
+            if let Err(lease) = waiter.tx.send(lease) {
+                Self::ungrant(inner, lease);
+            }
+        }
+    }
+
+    fn release(&self, conn: ConnId, session_key: Option<String>) {
+        let mut inner = lock(&self.inner);
+        if let Some(t) = inner.tabs.get_mut(&conn) {
+            t.in_flight = t.in_flight.saturating_sub(1);
+        }
+        if let Some(k) = session_key {
+            inner.busy_sessions.remove(&k);
+        }
+        self.assign(&mut inner);
+    }
+
+    fn cancel_waiter(&self, id: u64) {
+        let mut inner = lock(&self.inner);
+        inner.queue.retain(|w| w.id != id);
+        // The waiter may have been granted a lease right before it gave up; that lease is
+        // dropped with the receiver and released through Lease::drop.
+    }
+}
+
+/// Result of [`TabPool::acquire`].
+#[derive(Debug)]
+pub enum Acquired {
+    Ready(Lease),
+    Queued(Waiting),
+}
+
+/// A place in the wait queue. Dropping it leaves the queue.
+#[derive(Debug)]
+pub struct Waiting {
+    pool: TabPool,
+    id: u64,
+    rx: Option<oneshot::Receiver<Lease>>,
+}
+
+impl Waiting {
+    /// Waits for a lease, up to `timeout`.
+    pub async fn wait(mut self, timeout: Duration) -> Result<Lease, AcquireError> {
+        let Some(rx) = self.rx.as_mut() else {
+            return Err(AcquireError::Timeout);
+        };
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(lease)) => Ok(lease),
+            _ => Err(AcquireError::Timeout),
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.pool.cancel_waiter(self.id);
+        if let Some(mut rx) = self.rx.take() {
+            // A lease granted at the last moment is released here.
+            rx.close();
+            drop(rx.try_recv());
+        }
+    }
+}
+
+/// A slot on one tab. Dropping it frees the slot and the session.
+#[derive(Debug)]
+pub struct Lease {
+    pool: TabPool,
+    link: TabLink,
+    session_key: Option<String>,
+    armed: bool,
+}
+
+impl Lease {
+    pub fn link(&self) -> &TabLink {
+        &self.link
+    }
+
+    pub fn conn(&self) -> ConnId {
+        self.link.conn
+    }
+
+    pub fn pool(&self) -> &TabPool {
+        &self.pool
+    }
+
+    /// Registers a job on this lease's tab and sends it the frame `make(id)`.
+    pub fn start_job(
+        &self,
+        make: impl FnOnce(JobId) -> ServerMessage,
+    ) -> (JobGuard, mpsc::UnboundedReceiver<JobEvent>) {
+        start_job_on(&self.pool, &self.link, make)
+    }
+}
+
+/// Registers a job on a tab, sends the first frame, and returns the guard and event stream.
+pub fn start_job_on(
+    pool: &TabPool,
+    link: &TabLink,
+    make: impl FnOnce(JobId) -> ServerMessage,
+) -> (JobGuard, mpsc::UnboundedReceiver<JobEvent>) {
+    let id = pool.next_job_id();
+    let (tx, rx) = mpsc::unbounded_channel();
+    lock(&link.routes).insert(id, tx.clone());
+    if !link.send(&make(id)) {
+        let _ = tx.send(JobEvent::TabLost);
+    }
+    (
+        JobGuard {
+            link: link.clone(),
+            id,
+            finished: false,
+        },
+        rx,
+    )
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.armed {
+            self.pool.release(self.link.conn, self.session_key.take());
+        }
+    }
+}
+
+/// The route of one job. Dropping it before [`JobGuard::finish`] aborts the job in the tab
+/// (the client went away, or the server gave up).
+#[derive(Debug)]
+pub struct JobGuard {
+    link: TabLink,
+    id: JobId,
+    finished: bool,
+}
+
+impl JobGuard {
+    pub fn id(&self) -> JobId {
+        self.id
+    }
+
+    /// The job ended normally: no abort is sent.
+    pub fn finish(&mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for JobGuard {
+    fn drop(&mut self) {
+        let was_routed = lock(&self.link.routes).remove(&self.id).is_some();
+        if !self.finished && was_routed {
+            self.link.send(&ServerMessage::Abort { id: self.id });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tab(pool: &TabPool, conn: ConnId) -> mpsc::UnboundedReceiver<String> {
+        let (link, rx) = TabLink::new(conn);
+        pool.add_tab(link, format!("tab-{conn}"), None, "https://lmarena.ai".into());
+        rx
+    }
+
+    fn ready(a: Result<Acquired, AcquireError>) -> Lease {
+        match a {
+            Ok(Acquired::Ready(l)) => l,
+            other => panic!("expected a ready lease, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_tab_is_an_error() {
+        let pool = TabPool::new(2, 4);
+        assert_eq!(pool.acquire(None, false).unwrap_err(), AcquireError::NoTab);
+    }
+
+    #[test]
+    fn least_busy_tab_wins() {
+        let pool = TabPool::new(4, 4);
+        let _r1 = tab(&pool, 1);
+        let _r2 = tab(&pool, 2);
+        let a = ready(pool.acquire(None, false));
+        let b = ready(pool.acquire(None, false));
+        assert_ne!(a.conn(), b.conn());
+        drop(a);
+        let c = ready(pool.acquire(None, false));
+        assert_ne!(c.conn(), b.conn());
+    }
+
+    #[tokio::test]
+    async fn queue_is_fifo_and_bounded() {
+        let pool = TabPool::new(1, 2);
+        let _r = tab(&pool, 1);
+        let first = ready(pool.acquire(None, false));
+        let Ok(Acquired::Queued(w1)) = pool.acquire(None, false) else {
+            panic!("expected queued")
+        };
+        let Ok(Acquired::Queued(w2)) = pool.acquire(None, false) else {
+            panic!("expected queued")
+        };
+        assert_eq!(
+            pool.acquire(None, false).unwrap_err(),
+            AcquireError::QueueFull
+        );
+        assert_eq!(pool.queue_len(), 2);
+        drop(first);
+        let l1 = w1.wait(Duration::from_secs(1)).await.unwrap();
+        drop(l1);
+        let l2 = w2.wait(Duration::from_secs(1)).await.unwrap();
+        assert_eq!(l2.conn(), 1);
+        assert_eq!(pool.queue_len(), 0);
+    }
+
+    #[tokio::test]
+    async fn same_session_waits_other_session_passes() {
+        let pool = TabPool::new(4, 4);
+        let _r = tab(&pool, 1);
+        let a = ready(pool.acquire(Some("s/m".into()), false));
+        let Ok(Acquired::Queued(same)) = pool.acquire(Some("s/m".into()), false) else {
+            panic!("same session must wait")
+        };
+        // Queue is not empty, so a different session still queues, but is granted at once.
+        let Ok(Acquired::Queued(other)) = pool.acquire(Some("x/y".into()), false) else {
+            panic!("expected queued")
+        };
+        let o = other.wait(Duration::from_millis(100)).await.unwrap();
+        assert_eq!(o.conn(), 1);
+        drop(a);
+        let s = same.wait(Duration::from_secs(1)).await.unwrap();
+        assert_eq!(s.conn(), 1);
+    }
+
+    #[tokio::test]
+    async fn abandoned_waiter_frees_its_place() {
+        let pool = TabPool::new(1, 1);
+        let _r = tab(&pool, 1);
+        let first = ready(pool.acquire(None, false));
+        let Ok(Acquired::Queued(w)) = pool.acquire(None, false) else {
+            panic!("expected queued")
+        };
+        assert!(w.wait(Duration::from_millis(10)).await.is_err());
+        assert_eq!(pool.queue_len(), 0);
+        drop(first);
+        let again = ready(pool.acquire(None, false));
+        assert_eq!(again.conn(), 1);
+    }
+
+    #[test]
+    fn challenged_tab_gets_no_work_and_one_refresh() {
+        let pool = TabPool::new(2, 2);
+        let mut r1 = tab(&pool, 1);
+        let _r2 = tab(&pool, 2);
+        pool.mark_challenged(1);
+        pool.mark_challenged(1);
+        let refreshes = std::iter::from_fn(|| r1.try_recv().ok())
+            .filter(|f| f.contains("refresh"))
+            .count();
+        assert_eq!(refreshes, 1);
+        for _ in 0..2 {
+            let l = ready(pool.acquire(None, false));
+            assert_eq!(l.conn(), 2);
+            std::mem::forget(l);
+        }
+        pool.mark_challenged(2);
+        assert_eq!(
+            pool.acquire(None, false).unwrap_err(),
+            AcquireError::AllChallenged
+        );
+    }
+
+    #[test]
+    fn job_guard_aborts_unless_finished() {
+        let pool = TabPool::new(2, 2);
+        let mut rx = tab(&pool, 1);
+        let lease = ready(pool.acquire(None, false));
+        let (guard, _events) = lease.start_job(|id| ServerMessage::Abort { id });
+        let _ = rx.try_recv();
+        drop(guard);
+        assert!(rx.try_recv().unwrap().contains("\"abort\""));
+        let (mut guard, _events) = lease.start_job(|id| ServerMessage::Abort { id });
+        let _ = rx.try_recv();
+        guard.finish();
+        drop(guard);
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn lost_tab_fails_its_jobs() {
+        let pool = TabPool::new(2, 2);
+        let _rx = tab(&pool, 1);
+        let lease = ready(pool.acquire(None, false));
+        let (_guard, mut events) = lease.start_job(|_| ServerMessage::Ping);
+        pool.remove_tab(1);
+        assert!(matches!(events.try_recv(), Ok(JobEvent::TabLost)));
+    }
+}

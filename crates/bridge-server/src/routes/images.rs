@@ -1,0 +1,140 @@
+//! `POST /v1/images/generations`: runs `n` upstream jobs of an image model in parallel and
+//! answers with the image URLs, or downloads them for `response_format: "b64_json"`.
+
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine as _;
+use bridge_core::arena::stream::StreamEvent;
+use bridge_core::models::ModelKind;
+use bridge_core::openai::{
+    parse_image_request, ChatCompletionRequest, ImageData, ImageResponseFormat, ImagesResponse,
+};
+use tokio::sync::mpsc;
+
+use super::chat::{prepare, run_dispatch, JobMsg};
+use super::{read_body, set_log_facts, unix_now};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How long downloading one image for `b64_json` may take.
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest image downloaded for `b64_json`.
+const DOWNLOAD_LIMIT: usize = 32 * 1024 * 1024;
+
+pub async fn generations(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = state.config().max_request_bytes;
+    let body = read_body(&req, payload, limit).await?;
+    let image_req = parse_image_request(&body)?;
+    let registry = state.registry();
+    let model = match image_req.model.clone() {
+        Some(m) if !m.is_empty() => m,
+        _ => registry
+            .models
+            .iter()
+            .find(|m| m.kind == ModelKind::Image)
+            .map(|m| m.public_name.clone())
+            .ok_or_else(|| {
+                ApiError::invalid_request(
+                    "No model given and models.json has no image model (\"id:image\").",
+                )
+                .with_param("model")
+            })?,
+    };
+    set_log_facts(&req, Some(&model), None);
+    let n = image_req.n.unwrap_or(1).max(1) as usize;
+    let chat = ChatCompletionRequest::from_json(serde_json::json!({
+        "model": model,
+        "messages": [{"role": "user", "content": image_req.prompt}],
+        "n": n,
+    }))?;
+    let prepared = prepare(&state, &chat, n)?;
+    if prepared.kind != ModelKind::Image {
+        return Err(ApiError::invalid_request(format!(
+            "Model '{model}' is not an image model; mark it \"id:image\" in models.json."
+        ))
+        .with_param("model"));
+    }
+    let (tx, mut rx) = mpsc::channel(16);
+    let choices = prepared.dispatches.len();
+    for (i, d) in prepared.dispatches.into_iter().enumerate() {
+        actix_web::rt::spawn(run_dispatch(state.get_ref().clone(), i, d, tx.clone()));
+    }
+    drop(tx);
+    let mut urls: Vec<Vec<String>> = vec![Vec::new(); choices];
+    while let Some((i, msg)) = rx.recv().await {
+        match msg {
+            JobMsg::Event(StreamEvent::Image { url, .. }) => {
+                if let Some(list) = urls.get_mut(i) {
+                    list.push(url);
+                }
+            }
+            JobMsg::Started(conn) => set_log_facts(&req, None, Some(conn)),
+            JobMsg::Failed(e) => return Err(e),
+            _ => {}
+        }
+    }
+    let urls: Vec<String> = urls.into_iter().flatten().collect();
+    if urls.is_empty() {
+        return Err(ApiError::bad_gateway(
+            "LMArena finished without returning an image.",
+        ));
+    }
+    let b64 = image_req.response_format == Some(ImageResponseFormat::B64Json);
+    let mut data = Vec::with_capacity(urls.len());
+    for url in urls {
+        if b64 {
+            data.push(ImageData {
+                b64_json: Some(download_b64(&url).await?),
+                ..ImageData::default()
+            });
+        } else {
+            data.push(ImageData {
+                url: Some(url),
+                ..ImageData::default()
+            });
+        }
+    }
+    Ok(HttpResponse::Ok().json(ImagesResponse {
+        created: unix_now(),
+        data,
+    }))
+}
+
+/// Fetches an image and returns it as base64 (a `data:` URL is decoded in place).
+async fn download_b64(url: &str) -> Result<String, ApiError> {
+    if let Some(rest) = url.strip_prefix("data:") {
+        if let Some((_, b64)) = rest.split_once(";base64,") {
+            return Ok(b64.to_owned());
+        }
+    }
+    let fail = |e: String| {
+        ApiError::bad_gateway(format!(
+            "Could not download the generated image for b64_json ({e}); ask for response_format \"url\" instead."
+        ))
+    };
+    let client = reqwest::Client::builder()
+        .timeout(DOWNLOAD_TIMEOUT)
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let mut res = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    if !res.status().is_success() {
+        return Err(fail(format!("HTTP {}", res.status().as_u16())));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(|e| fail(e.to_string()))? {
+        if bytes.len() + chunk.len() > DOWNLOAD_LIMIT {
+            return Err(fail("image larger than 32 MiB".to_owned()));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}

@@ -1,0 +1,108 @@
+//! Internal routes used by the two CLIs. Only loopback callers without a browser `Origin`
+//! may use them, so no web page can drive the tab through the server.
+
+use std::time::Duration;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use bridge_core::protocol::{Command, ServerMessage};
+use serde::Deserialize;
+
+use super::read_body;
+use crate::error::ApiError;
+use crate::pool::{start_job_on, JobEvent};
+use crate::state::AppState;
+
+/// Default port of bridge-id-updater's capture listener.
+pub const DEFAULT_CAPTURE_PORT: u16 = 5103;
+
+fn check_caller(req: &HttpRequest) -> Result<(), ApiError> {
+    let loopback = req.peer_addr().is_some_and(|a| a.ip().is_loopback());
+    if !loopback || req.headers().contains_key(header::ORIGIN) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "Internal routes are only for the bridge CLIs on this machine.",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CaptureBody {
+    listen_port: Option<u16>,
+}
+
+pub async fn start_id_capture(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    check_caller(&req)?;
+    let body = read_body(&req, payload, 4096).await?;
+    let parsed: CaptureBody = if body.iter().all(u8::is_ascii_whitespace) {
+        CaptureBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::invalid_request(format!("Body must be {{\"listen_port\": <port>}}: {e}"))
+        })?
+    };
+    let port = parsed.listen_port.unwrap_or(DEFAULT_CAPTURE_PORT);
+    if port == 0 {
+        return Err(ApiError::invalid_request("listen_port must not be 0").with_param("listen_port"));
+    }
+    let link = state.pool().any_ready_tab().ok_or_else(ApiError::no_tab)?;
+    let report_to = format!("http://127.0.0.1:{port}/update");
+    if !link.send(&ServerMessage::Command {
+        command: Command::ActivateIdCapture,
+        id: None,
+        report_to: Some(report_to.clone()),
+    }) {
+        return Err(ApiError::no_tab());
+    }
+    tracing::info!(tab = link.conn, port, "id capture armed in a tab");
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "status": "ok",
+        "tab": link.conn,
+        "report_to": report_to,
+    })))
+}
+
+pub async fn request_model_update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    check_caller(&req)?;
+    let link = state.pool().any_ready_tab().ok_or_else(ApiError::no_tab)?;
+    let (mut guard, mut rx) = start_job_on(state.pool(), &link, |id| ServerMessage::Command {
+        command: Command::SendPageSource,
+        id: Some(id),
+        report_to: None,
+    });
+    let timeout: Duration = state.options().page_source_timeout;
+    let wait = async {
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                JobEvent::PageSource(html) => return Ok(html),
+                JobEvent::TabLost => break,
+                JobEvent::Failed { message, .. } => {
+                    return Err(ApiError::bad_gateway(format!(
+                        "The tab could not send its page: {message}"
+                    )))
+                }
+                _ => {}
+            }
+        }
+        Err(ApiError::bad_gateway("The tab disconnected before sending its page."))
+    };
+    let html = tokio::time::timeout(timeout, wait).await.map_err(|_| {
+        ApiError::timeout(format!(
+            "The tab did not send its page source within {} s.",
+            timeout.as_secs()
+        ))
+    })??;
+    guard.finish();
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}

@@ -1,0 +1,200 @@
+//! The gate every HTTP request passes: request id, CORS, API key, and the request log line.
+//!
+//! - The API key (when `api_key` is set) is needed everywhere except `/health`, `/` (the page
+//!   carries no data itself) and `/ws` (tabs are checked by `Origin`); it is compared in
+//!   constant time, before any body is read.
+//! - CORS is off unless `cors_allowed_origins` lists the origin; preflights answer only the
+//!   headers OpenAI clients send.
+//! - The log line carries request id, method, path, status, duration, model and tab, never
+//!   prompt text or keys.
+
+use std::time::Instant;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage, HttpResponse};
+use bridge_core::config::Config;
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+use crate::routes::{LogFacts, RequestId};
+use crate::state::AppState;
+
+/// Response header carrying the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Paths that never need the API key.
+fn is_public(path: &str) -> bool {
+    matches!(path, "/health" | "/" | "/ws")
+}
+
+/// Request headers a CORS preflight may ask for.
+fn cors_header_allowed(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase();
+    matches!(name.as_str(), "authorization" | "content-type" | "accept")
+        || name.starts_with("x-stainless-")
+}
+
+/// True when the `Authorization` header carries `key` (scheme case-insensitive).
+pub fn bearer_matches(value: Option<&HeaderValue>, key: &str) -> bool {
+    let Some(value) = value.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mut parts = value.trim().splitn(2, ' ');
+    let scheme = parts.next().unwrap_or_default();
+    let token = parts.next().unwrap_or_default().trim();
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return false;
+    }
+    token.as_bytes().ct_eq(key.as_bytes()).into()
+}
+
+fn cors_origin(config: &Config, req: &ServiceRequest) -> Option<HeaderValue> {
+    let origin = req.headers().get(header::ORIGIN)?;
+    let text = origin.to_str().ok()?;
+    if config.cors_allowed_origins.is_empty() {
+        return None;
+    }
+    let star = config.cors_allowed_origins.iter().any(|o| o == "*") && config.api_key.is_some();
+    if star || config.cors_origin_allowed(text) {
+        Some(origin.clone())
+    } else {
+        None
+    }
+}
+
+fn add_cors(headers: &mut actix_web::http::header::HeaderMap, origin: HeaderValue) {
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("x-request-id, retry-after, x-should-retry"),
+    );
+}
+
+pub async fn gate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let started = Instant::now();
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let config = state.config();
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let rid_header = HeaderValue::from_str(&request_id).ok();
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let cors = cors_origin(&config, &req);
+
+    // CORS preflight.
+    if method == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        let Some(origin) = cors else {
+            let err = ApiError::new(
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "This Origin is not in cors_allowed_origins.",
+            );
+            return Ok(req.error_response(err).map_into_right_body());
+        };
+        let asked = req
+            .headers()
+            .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let allowed: Vec<&str> = asked
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty() && cors_header_allowed(h))
+            .collect();
+        let mut res = HttpResponse::NoContent();
+        res.insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, OPTIONS"))
+            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"));
+        if !allowed.is_empty() {
+            res.insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, allowed.join(", ")));
+        }
+        let mut res = res.finish();
+        add_cors(res.headers_mut(), origin);
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+
+    // API key, before anything reads the body.
+    if let Some(key) = config.api_key.as_deref() {
+        if !is_public(&path) && !bearer_matches(req.headers().get(header::AUTHORIZATION), key) {
+            tracing::info!(request_id = %request_id, %method, %path, status = 401, "request refused: bad or missing API key");
+            let mut res = req.error_response(ApiError::unauthorized());
+            if let Some(origin) = cors {
+                add_cors(res.headers_mut(), origin);
+            }
+            if let Some(v) = rid_header {
+                res.headers_mut().insert(header::HeaderName::from_static(REQUEST_ID_HEADER), v);
+            }
+            return Ok(res.map_into_right_body());
+        }
+    }
+
+    let span = tracing::info_span!("request", id = %request_id);
+    let mut res = {
+        let _enter = span.enter();
+        next.call(req)
+    }
+    .await?;
+    if let Some(v) = rid_header {
+        res.headers_mut()
+            .insert(header::HeaderName::from_static(REQUEST_ID_HEADER), v);
+    }
+    if let Some(origin) = cors {
+        add_cors(res.headers_mut(), origin);
+    }
+    let facts = res
+        .request()
+        .extensions()
+        .get::<LogFacts>()
+        .cloned()
+        .unwrap_or_default();
+    let status = res.status().as_u16();
+    let ms = started.elapsed().as_millis() as u64;
+    if path != "/health" && path != "/ws" {
+        tracing::info!(
+            request_id = %request_id,
+            %method,
+            %path,
+            status,
+            ms,
+            model = facts.model.as_deref().unwrap_or("-"),
+            tab = facts.tab.map(|t| t.to_string()).as_deref().unwrap_or("-"),
+            "request"
+        );
+    }
+    Ok(res.map_into_left_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_key_exact() {
+        let ok = HeaderValue::from_static("bEaReR sk-secret");
+        assert!(bearer_matches(Some(&ok), "sk-secret"));
+        let wrong = HeaderValue::from_static("Bearer sk-secreT");
+        assert!(!bearer_matches(Some(&wrong), "sk-secret"));
+        let prefix = HeaderValue::from_static("Bearer sk-secret-and-more");
+        assert!(!bearer_matches(Some(&prefix), "sk-secret"));
+        let basic = HeaderValue::from_static("Basic sk-secret");
+        assert!(!bearer_matches(Some(&basic), "sk-secret"));
+        assert!(!bearer_matches(None, "sk-secret"));
+    }
+
+    #[test]
+    fn preflight_headers_are_filtered() {
+        assert!(cors_header_allowed("Authorization"));
+        assert!(cors_header_allowed("x-stainless-os"));
+        assert!(!cors_header_allowed("cookie"));
+    }
+}

@@ -1,0 +1,206 @@
+//! Shared server state: the current config and model registry (swapped whole on reload),
+//! the tab pool, and the shutdown signal.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bridge_core::config::{self, Config};
+use bridge_core::models::{Registry, RoundRobin};
+use tokio::sync::watch;
+
+use crate::pool::TabPool;
+
+/// Settings that are not user configuration: intervals tests shorten.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub config_dir: PathBuf,
+    /// How often tabs are pinged; a tab silent for two intervals is dropped.
+    pub ping_interval: Duration,
+    /// How often a queued streaming request gets an SSE keep-alive comment.
+    pub keepalive_interval: Duration,
+    /// How long in-flight requests may go on after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// How long a tab has to answer a page-source command.
+    pub page_source_timeout: Duration,
+    /// Watch the config directory for changes.
+    pub watch_config: bool,
+}
+
+impl ServerOptions {
+    pub fn new(config_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            config_dir: config_dir.into(),
+            ping_interval: Duration::from_secs(15),
+            keepalive_interval: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
+            page_source_timeout: Duration::from_secs(30),
+            watch_config: true,
+        }
+    }
+}
+
+/// The outcome of the last (re)load, for /status.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadStatus {
+    pub ok: bool,
+    pub message: String,
+    pub warnings: Vec<String>,
+}
+
+/// Everything loaded from the config directory.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub registry: Registry,
+    pub warnings: Vec<String>,
+}
+
+/// Loads config.jsonc, models.json and model_endpoint_map.json from `dir`.
+pub fn load_dir(dir: &Path) -> Result<Loaded, String> {
+    let path = config::config_file(dir);
+    let (config, warnings) = config::load_config(&path).map_err(|e| e.to_string())?;
+    let registry = Registry::load(dir).map_err(|e| e.to_string())?;
+    Ok(Loaded {
+        config,
+        registry,
+        warnings: warnings.iter().map(ToString::to_string).collect(),
+    })
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: RwLock<Arc<Config>>,
+    registry: RwLock<Arc<Registry>>,
+    reload: Mutex<ReloadStatus>,
+    pool: TabPool,
+    strategy: RoundRobin,
+    options: ServerOptions,
+    started: Instant,
+    next_conn: AtomicU64,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+/// Cloneable handle to the server state.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    shared: Arc<Shared>,
+}
+
+impl AppState {
+    pub fn new(loaded: Loaded, options: ServerOptions) -> Self {
+        let pool = TabPool::new(
+            loaded.config.max_concurrent_per_tab,
+            loaded.config.queue_limit,
+        );
+        let (shutdown_tx, _) = watch::channel(false);
+        Self {
+            shared: Arc::new(Shared {
+                reload: Mutex::new(ReloadStatus {
+                    ok: true,
+                    message: "loaded".to_owned(),
+                    warnings: loaded.warnings,
+                }),
+                config: RwLock::new(Arc::new(loaded.config)),
+                registry: RwLock::new(Arc::new(loaded.registry)),
+                pool,
+                strategy: RoundRobin::default(),
+                options,
+                started: Instant::now(),
+                next_conn: AtomicU64::new(1),
+                shutdown_tx,
+            }),
+        }
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.shared
+            .config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn registry(&self) -> Arc<Registry> {
+        self.shared
+            .registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn pool(&self) -> &TabPool {
+        &self.shared.pool
+    }
+
+    pub fn strategy(&self) -> &RoundRobin {
+        &self.shared.strategy
+    }
+
+    pub fn options(&self) -> &ServerOptions {
+        &self.shared.options
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.shared.started.elapsed()
+    }
+
+    pub fn next_conn_id(&self) -> u64 {
+        self.shared.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn reload_status(&self) -> ReloadStatus {
+        self.shared
+            .reload
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the config directory. A broken file keeps the last good config.
+    pub fn reload(&self) -> Result<(), String> {
+        let result = load_dir(&self.shared.options.config_dir);
+        let mut status = self.shared.reload.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    tracing::warn!("config: {w}");
+                }
+                self.shared
+                    .pool
+                    .set_limits(loaded.config.max_concurrent_per_tab, loaded.config.queue_limit);
+                *self.shared.config.write().unwrap_or_else(|p| p.into_inner()) =
+                    Arc::new(loaded.config);
+                *self
+                    .shared
+                    .registry
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded.registry);
+                *status = ReloadStatus {
+                    ok: true,
+                    message: "reloaded".to_owned(),
+                    warnings: loaded.warnings,
+                };
+                tracing::info!("configuration reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!("configuration reload failed, keeping the last good one: {e}");
+                status.ok = false;
+                status.message = e.clone();
+                Err(e)
+            }
+        }
+    }
+
+    /// A receiver that turns true when the server is shutting down and in-flight requests
+    /// must end.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shared.shutdown_tx.subscribe()
+    }
+
+    pub fn trigger_shutdown(&self) {
+        self.shared.shutdown_tx.send_replace(true);
+    }
+}

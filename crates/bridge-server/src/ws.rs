@@ -1,0 +1,220 @@
+//! `GET /ws`: the WebSocket of the userscript tabs. Checks the `Origin` before the upgrade,
+//! answers `hello` with `welcome`, pings, and routes job frames to their jobs. A malformed
+//! frame is logged and skipped; it never ends the connection.
+
+use std::time::Instant;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_ws::AggregatedMessage;
+use bridge_core::protocol::{ServerMessage, TabMessage, PROTOCOL_VERSION};
+
+use crate::error::ApiError;
+use crate::pool::{JobEvent, TabLink};
+use crate::state::AppState;
+
+/// Largest frame accepted from a tab (page sources can be a few MB).
+const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
+
+/// The server's name in `welcome`.
+pub const SERVER_NAME: &str = concat!("bridge-server/", env!("CARGO_PKG_VERSION"));
+
+pub async fn ws_route(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let config = state.config();
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let origin = match origin {
+        Some(o) if config.origin_allowed(&o) => o,
+        other => {
+            tracing::warn!(origin = ?other, "refused a tab connection from an origin not in allowed_origins");
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::FORBIDDEN,
+                "permission_error",
+                "This Origin may not connect as an LMArena tab (see allowed_origins in config.jsonc).",
+            ));
+        }
+    };
+    let (res, session, stream) = actix_ws::handle(&req, body)
+        .map_err(|e| ApiError::invalid_request(format!("WebSocket handshake failed: {e}")))?;
+    let stream = stream
+        .max_frame_size(MAX_FRAME_BYTES)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_FRAME_BYTES);
+    actix_web::rt::spawn(tab_session(
+        state.get_ref().clone(),
+        session,
+        stream,
+        origin,
+    ));
+    Ok(res)
+}
+
+async fn tab_session(
+    state: AppState,
+    mut session: actix_ws::Session,
+    mut stream: actix_ws::AggregatedMessageStream,
+    origin: String,
+) {
+    let conn = state.next_conn_id();
+    let (link, mut outbox) = TabLink::new(conn);
+    let ping_every = state.options().ping_interval;
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    let mut last_heard = Instant::now();
+    let mut registered = false;
+    tracing::debug!(conn, %origin, "tab connected");
+
+    loop {
+        tokio::select! {
+            msg = stream.recv() => {
+                let Some(msg) = msg else { break };
+                match msg {
+                    Ok(AggregatedMessage::Text(text)) => {
+                        last_heard = Instant::now();
+                        if !handle_frame(&state, &link, &mut session, &text, &origin, &mut registered).await {
+                            break;
+                        }
+                    }
+                    Ok(AggregatedMessage::Binary(_)) => {
+                        tracing::warn!(conn, "tab sent a binary frame; skipped");
+                    }
+                    Ok(AggregatedMessage::Ping(bytes)) => {
+                        last_heard = Instant::now();
+                        if session.pong(&bytes).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(AggregatedMessage::Pong(_)) => last_heard = Instant::now(),
+                    Ok(AggregatedMessage::Close(_)) => break,
+                    Err(e) => {
+                        tracing::warn!(conn, "tab WebSocket protocol error: {e}");
+                        break;
+                    }
+                }
+            }
+            out = outbox.recv() => {
+                let Some(text) = out else { break };
+                if session.text(text).await.is_err() {
+                    break;
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > ping_every * 2 + ping_every / 2 {
+                    tracing::warn!(conn, "tab missed two pings; dropping it");
+                    break;
+                }
+                if let Ok(text) = serde_json::to_string(&ServerMessage::Ping) {
+                    if session.text(text).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if registered {
+        state.pool().remove_tab(conn);
+        tracing::info!(conn, "tab disconnected");
+    }
+    let _ = session.close(None).await;
+}
+
+/// Handles one text frame; false ends the connection.
+async fn handle_frame(
+    state: &AppState,
+    link: &TabLink,
+    session: &mut actix_ws::Session,
+    text: &str,
+    origin: &str,
+    registered: &mut bool,
+) -> bool {
+    let msg: TabMessage = match serde_json::from_str(text) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(conn = link.conn, "malformed frame from tab skipped: {e}");
+            return true;
+        }
+    };
+    match msg {
+        TabMessage::Hello {
+            protocol,
+            tab_id,
+            client,
+            page,
+        } => {
+            if protocol != PROTOCOL_VERSION {
+                tracing::warn!(
+                    conn = link.conn,
+                    protocol,
+                    "tab speaks another protocol version; update the userscript"
+                );
+                let _ = session
+                    .clone()
+                    .close(Some(actix_ws::CloseReason {
+                        code: actix_ws::CloseCode::Policy,
+                        description: Some(format!(
+                            "protocol {protocol} not supported; this server speaks {PROTOCOL_VERSION}: update the userscript"
+                        )),
+                    }))
+                    .await;
+                return false;
+            }
+            if *registered {
+                return true;
+            }
+            let welcome = ServerMessage::Welcome {
+                protocol: PROTOCOL_VERSION,
+                server: SERVER_NAME.to_owned(),
+            };
+            if !link.send(&welcome) {
+                return false;
+            }
+            tracing::info!(conn = link.conn, client = ?client, "tab ready");
+            state
+                .pool()
+                .add_tab(link.clone(), tab_id, page, origin.to_owned());
+            *registered = true;
+        }
+        TabMessage::Response {
+            id,
+            status,
+            headers,
+        } => {
+            link.route(id, JobEvent::Head { status, headers });
+        }
+        TabMessage::Chunk { id, data } => {
+            link.route(id, JobEvent::Chunk(data));
+        }
+        TabMessage::Done { id } => {
+            link.route(id, JobEvent::Done);
+        }
+        TabMessage::Error {
+            id,
+            message,
+            status,
+            body,
+        } => match id {
+            Some(id) => {
+                link.route(
+                    id,
+                    JobEvent::Failed {
+                        message,
+                        status,
+                        body,
+                    },
+                );
+            }
+            None => tracing::warn!(conn = link.conn, "tab reported an error: {message}"),
+        },
+        TabMessage::PageSource { id, html } => {
+            link.route(id, JobEvent::PageSource(html));
+        }
+        TabMessage::Pong => state.pool().touch(link.conn),
+    }
+    true
+}

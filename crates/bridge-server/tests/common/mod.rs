@@ -1,0 +1,191 @@
+//! Test harness: the real server on port 0 with a temporary config directory, in its own
+//! actix system thread, plus helpers to connect fake tabs and read SSE answers.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bridge_server::{AppState, ServerOptions};
+use bridge_test_support::fake_tab::{FakeTab, FakeTabOptions, Handler, Reply};
+
+pub const SESSION: &str = "11111111-1111-4111-8111-111111111111";
+pub const MESSAGE: &str = "22222222-2222-4222-8222-222222222222";
+
+pub fn base_config(extra: &str) -> String {
+    format!(
+        r#"{{
+  // test config
+  "session_id": "{SESSION}",
+  "message_id": "{MESSAGE}",
+  "stream_response_timeout_seconds": 5,
+  "api_key": ""{extra}
+}}"#
+    )
+}
+
+pub const MODELS: &str = r#"{
+  "text-model": "aaaaaaaa-0000-4000-8000-000000000001",
+  "image-model": "aaaaaaaa-0000-4000-8000-000000000002:image",
+  "search-model": "aaaaaaaa-0000-4000-8000-000000000003:search"
+}"#;
+
+pub struct TestServer {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub state: AppState,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start(config: &str) -> TestServer {
+        Self::start_with(config, MODELS, "{}", |_| {})
+    }
+
+    pub fn start_with(
+        config: &str,
+        models: &str,
+        map: &str,
+        tweak: impl FnOnce(&mut ServerOptions),
+    ) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.jsonc"), config).unwrap();
+        std::fs::write(dir.path().join("models.json"), models).unwrap();
+        std::fs::write(dir.path().join("model_endpoint_map.json"), map).unwrap();
+        let loaded = bridge_server::load_dir(dir.path()).unwrap();
+        let mut options = ServerOptions::new(dir.path());
+        options.watch_config = false;
+        options.shutdown_grace = Duration::from_millis(300);
+        tweak(&mut options);
+        let state = AppState::new(loaded, options);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let server_state = state.clone();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                std::thread::spawn(move || {
+                    let _ = stop_rx.recv();
+                    let _ = tx.send(());
+                });
+                let _ = bridge_server::run(listener, server_state, async move {
+                    let _ = rx.await;
+                })
+                .await;
+            });
+        });
+        TestServer {
+            port,
+            dir,
+            state,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    pub async fn tab(&self, handler: impl Fn(&bridge_core::protocol::FetchRequest) -> Reply + Send + Sync + 'static) -> FakeTab {
+        self.tab_with(|_| {}, handler).await
+    }
+
+    pub async fn tab_with(
+        &self,
+        tweak: impl FnOnce(&mut FakeTabOptions),
+        handler: impl Fn(&bridge_core::protocol::FetchRequest) -> Reply + Send + Sync + 'static,
+    ) -> FakeTab {
+        let mut opts = FakeTabOptions::new(self.port);
+        tweak(&mut opts);
+        let before = self.state.pool().tab_count();
+        let handler: Handler = Arc::new(handler);
+        let tab = FakeTab::connect(opts, handler).await.unwrap();
+        // The pool registers the tab right after welcome; wait until it is there.
+        for _ in 0..200 {
+            if self.state.pool().tab_count() > before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tab
+    }
+
+    /// Stops the server (graceful) and waits for it.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+pub fn chat_body(model: &str, text: &str, stream: bool) -> serde_json::Value {
+    serde_json::json!({
+        "model": model,
+        "stream": stream,
+        "messages": [{"role": "user", "content": text}],
+    })
+}
+
+/// Parses an SSE body into its `data:` payloads (comments skipped).
+pub fn sse_data(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|event| {
+            let lines: Vec<&str> = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect();
+            if lines.is_empty() {
+                None
+            } else {
+                Some(lines.join("\n"))
+            }
+        })
+        .collect()
+}
+
+/// Concatenated `delta.content` of an SSE body.
+pub fn sse_content(body: &str) -> String {
+    sse_data(body)
+        .iter()
+        .filter(|d| d.as_str() != "[DONE]")
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A standard text reply.
+pub fn hello_reply() -> Reply {
+    Reply::lines(&[
+        r#"a0:"Hello ""#,
+        r#"a0:"there!""#,
+        r#"ad:{"finishReason":"stop"}"#,
+    ])
+}

@@ -1,0 +1,624 @@
+//! The fake's HTTP side: TLS accept loop, routing, the upstream endpoints, the page, the
+//! reCAPTCHA stub endpoints and the `/__fake/*` control endpoints.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::channel::{Channel, Sender};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use super::page::{
+    self, ModelKind, AUTH_COOKIE_NAME, FAKE_IMAGE_PATH, FAKE_SITE_KEY, RECAPTCHA_MINT_PATH,
+    RECAPTCHA_SCRIPT_PATH,
+};
+use super::scenario::{
+    self, awkward_writes, line_writes, Pacing, Reply, ReplyContext, Scenario,
+    STREAM_CONTENT_TYPE,
+};
+use super::state::{Evaluation, IssuedToken, RecordedRequest, Shared};
+use super::validate;
+use super::FakeArenaOptions;
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// Path prefixes of the upstream API (both generations of the retry path).
+pub const RETRY_PATH_PREFIXES: &[&str] = &[
+    "/nextjs-api/stream/retry-evaluation-session-message/",
+    "/api/stream/retry-evaluation-session-message/",
+];
+pub const CREATE_EVALUATION_PATH: &str = "/nextjs-api/stream/create-evaluation";
+pub const POST_TO_EVALUATION_PREFIX: &str = "/nextjs-api/stream/post-to-evaluation/";
+/// The reCAPTCHA action the evaluation endpoints expect tokens for.
+pub const RECAPTCHA_ACTION: &str = "chat_submit";
+/// Prefix of the control and inspection endpoints (never recorded).
+pub const CONTROL_PREFIX: &str = "/__fake/";
+
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const CONTROL_BODY_LIMIT: usize = 64 * 1024;
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+pub(crate) struct Ctx {
+    pub shared: Arc<Shared>,
+    pub opts: FakeArenaOptions,
+    pub cert_pem: String,
+}
+
+pub(crate) async fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    ctx: Arc<Ctx>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => {
+                    tokio::spawn(connection(tcp, acceptor.clone(), ctx.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("fake-lmarena: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+async fn connection(
+    tcp: TcpStream,
+    acceptor: TlsAcceptor,
+    ctx: Arc<Ctx>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!("fake-lmarena: TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => return,
+    };
+    let service = service_fn(move |req| {
+        let ctx = ctx.clone();
+        async move { Ok::<_, Infallible>(handle(req, ctx).await) }
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection(TokioIo::new(tls), service);
+    tokio::select! {
+        result = conn => {
+            if let Err(e) = result {
+                tracing::debug!("fake-lmarena: connection ended: {e}");
+            }
+        }
+        _ = shutdown.changed() => {}
+    }
+}
+
+/// What one routed request produced, besides the response.
+#[derive(Default)]
+struct Notes {
+    scenario: Option<Scenario>,
+    rejection: Option<String>,
+}
+
+fn full(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut resp = Response::new(Full::new(body.into()).boxed());
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn json_response(status: u16, value: &Value) -> Response<Body> {
+    full(status, "application/json", value.to_string())
+}
+
+fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+async fn handle(req: Request<Incoming>, ctx: Arc<Ctx>) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    if path.starts_with(CONTROL_PREFIX) {
+        return control(req, &ctx).await;
+    }
+    let method = req.method().clone();
+    let query = req.uri().query().map(str::to_owned);
+    let content_type = header_str(&req, header::CONTENT_TYPE);
+    let origin = header_str(&req, header::ORIGIN);
+    let has_auth_cookie = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains(&format!("{AUTH_COOKIE_NAME}=")));
+    // Absolute URLs (the image scenario) use the host the browser asked for.
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.to_string())
+        .or_else(|| header_str(&req, header::HOST))
+        .unwrap_or_else(|| "lmarena.ai".to_owned());
+    let site_origin = format!("https://{host}");
+
+    let mut record = RecordedRequest {
+        seq: 0,
+        method: method.to_string(),
+        path: path.clone(),
+        query: query.clone(),
+        content_type,
+        origin,
+        has_auth_cookie,
+        body: None,
+        body_text: None,
+        body_len: 0,
+        status: 0,
+        scenario: None,
+        rejection: None,
+        transcript: None,
+    };
+
+    let collected = Limited::new(req.into_body(), ctx.opts.max_body_bytes)
+        .collect()
+        .await;
+    let bytes = match collected {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            let reply = if e.is::<http_body_util::LengthLimitError>() {
+                record.rejection = Some(format!(
+                    "body larger than {} bytes",
+                    ctx.opts.max_body_bytes
+                ));
+                scenario::too_large_reply()
+            } else {
+                record.rejection = Some(format!("body could not be read: {e}"));
+                scenario::invalid_content_reply()
+            };
+            let (resp, status, _) = reply_response(reply, &ctx);
+            record.status = status;
+            ctx.shared.record(record);
+            return resp;
+        }
+    };
+    record.body_len = bytes.len();
+    let body_json: Option<Value> = serde_json::from_slice(&bytes).ok();
+    if body_json.is_none() && !bytes.is_empty() {
+        record.body_text = Some(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    record.body = body_json;
+
+    let mut notes = Notes::default();
+    let (resp, status, transcript) = route(
+        &method,
+        &path,
+        query.as_deref(),
+        record.body.as_ref(),
+        &site_origin,
+        &ctx,
+        &mut notes,
+    );
+    record.status = status;
+    record.transcript = transcript;
+    record.scenario = notes.scenario.map(|s| s.name().to_owned());
+    record.rejection = notes.rejection;
+    ctx.shared.record(record);
+    resp
+}
+
+#[allow(clippy::too_many_arguments)]
+fn route(
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    body: Option<&Value>,
+    site_origin: &str,
+    ctx: &Ctx,
+    notes: &mut Notes,
+) -> (Response<Body>, u16, Option<String>) {
+    let fixed = |resp: Response<Body>| {
+        let status = resp.status().as_u16();
+        (resp, status, None)
+    };
+    if *method == Method::PUT {
+        if let Some((session, message)) = retry_ids(path) {
+            let reply = retry(ctx, session, message, body, site_origin, notes);
+            return reply_response(reply, ctx);
+        }
+    }
+    if *method == Method::POST && path == CREATE_EVALUATION_PATH {
+        let reply = evaluation(ctx, None, body, site_origin, notes);
+        return reply_response(reply, ctx);
+    }
+    if *method == Method::POST {
+        if let Some(id) = path.strip_prefix(POST_TO_EVALUATION_PREFIX) {
+            if !id.is_empty() && !id.contains('/') {
+                let reply = evaluation(ctx, Some(id), body, site_origin, notes);
+                return reply_response(reply, ctx);
+            }
+        }
+    }
+    if *method == Method::POST && path == RECAPTCHA_MINT_PATH {
+        return fixed(mint_token(ctx, body, notes));
+    }
+    if *method == Method::GET && path == RECAPTCHA_SCRIPT_PATH {
+        return fixed(full(
+            200,
+            "application/javascript; charset=utf-8",
+            page::recaptcha_script(),
+        ));
+    }
+    if *method == Method::GET && path == FAKE_IMAGE_PATH {
+        return fixed(full(200, "image/png", page::PNG_1X1));
+    }
+    let api = path.starts_with("/nextjs-api/") || path.starts_with("/api/");
+    if *method == Method::GET && !api {
+        let with_recaptcha = !query.is_some_and(|q| q.split('&').any(|kv| kv == "recaptcha=0"));
+        let mut resp = full(200, "text/html; charset=utf-8", page::app_page(with_recaptcha));
+        let cookie = format!(
+            "{AUTH_COOKIE_NAME}=fake-session-cookie; Path=/; Secure; HttpOnly; SameSite=Lax"
+        );
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            resp.headers_mut().insert(header::SET_COOKIE, v);
+        }
+        return fixed(resp);
+    }
+    notes.rejection = Some(format!("no route for {method} {path}"));
+    fixed(json_response(404, &json!({"error": "Not Found"})))
+}
+
+/// `{session}` and `{message}` of a retry path.
+fn retry_ids(path: &str) -> Option<(&str, &str)> {
+    let rest = RETRY_PATH_PREFIXES
+        .iter()
+        .find_map(|p| path.strip_prefix(p))?;
+    let mut parts = rest.split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(session), Some("messages"), Some(message), None)
+            if !session.is_empty() && !message.is_empty() =>
+        {
+            Some((session, message))
+        }
+        _ => None,
+    }
+}
+
+fn invalid(notes: &mut Notes, reason: String) -> Reply {
+    notes.rejection = Some(reason);
+    scenario::invalid_content_reply()
+}
+
+/// The reply for a request whose user text is `content`.
+fn scenario_reply(
+    ctx: &Ctx,
+    content: &str,
+    kind: Option<ModelKind>,
+    session_id: &str,
+    site_origin: &str,
+    notes: &mut Notes,
+) -> Reply {
+    let scenario = match scenario::scenario_from_content(content) {
+        Ok(found) => found.unwrap_or_else(|| Scenario::default_for(kind)),
+        Err(name) => {
+            notes.rejection = Some(format!("unknown scenario marker {name:?}"));
+            return Reply::Fixed {
+                status: 400,
+                content_type: "application/json",
+                headers: Vec::new(),
+                body: json!({ "error": format!("fake-lmarena: unknown scenario {name:?}") })
+                    .to_string(),
+            };
+        }
+    };
+    notes.scenario = Some(scenario);
+    scenario::reply(
+        scenario,
+        &ReplyContext {
+            user_text: content,
+            session_id,
+            origin: site_origin,
+            slow_interval: ctx.opts.slow_interval,
+            slow_lines: ctx.opts.slow_lines,
+        },
+    )
+}
+
+fn retry(
+    ctx: &Ctx,
+    session: &str,
+    message: &str,
+    body: Option<&Value>,
+    site_origin: &str,
+    notes: &mut Notes,
+) -> Reply {
+    let Some(body) = body else {
+        return invalid(notes, "body is not JSON".to_owned());
+    };
+    // Evaluation flow "regenerate": `{}` on an evaluation this fake created.
+    if body.as_object().is_some_and(|o| o.is_empty()) {
+        let evaluation = ctx.shared.read(|s| s.evaluations.get(session).cloned());
+        return match evaluation {
+            None => {
+                notes.rejection = Some(format!("no evaluation {session}"));
+                scenario::not_found_reply("Evaluation")
+            }
+            Some(e) if !e.model_message_ids.iter().any(|m| m == message) => {
+                notes.rejection = Some(format!("evaluation {session} has no message {message}"));
+                scenario::not_found_reply("Message")
+            }
+            Some(e) => scenario_reply(
+                ctx,
+                &e.last_user_content,
+                e.model_kind,
+                session,
+                site_origin,
+                notes,
+            ),
+        };
+    }
+    match validate::retry_body(body, session) {
+        Ok(b) => scenario_reply(
+            ctx,
+            &b.last_user_content,
+            b.model_kind,
+            session,
+            site_origin,
+            notes,
+        ),
+        Err(reason) => invalid(notes, reason),
+    }
+}
+
+/// create-evaluation (`path_id: None`) or post-to-evaluation.
+fn evaluation(
+    ctx: &Ctx,
+    path_id: Option<&str>,
+    body: Option<&Value>,
+    site_origin: &str,
+    notes: &mut Notes,
+) -> Reply {
+    let Some(body) = body else {
+        return invalid(notes, "body is not JSON".to_owned());
+    };
+    let b = match validate::evaluation_body(body, path_id) {
+        Ok(b) => b,
+        Err(reason) => return invalid(notes, reason),
+    };
+    let known = ctx.shared.read(|s| s.evaluations.contains_key(&b.id));
+    match (path_id, known) {
+        (None, true) => return invalid(notes, format!("evaluation {} already exists", b.id)),
+        (Some(id), false) => {
+            notes.rejection = Some(format!("no evaluation {id}"));
+            return scenario::not_found_reply("Evaluation");
+        }
+        _ => {}
+    }
+    if let Err(refusal) = ctx
+        .shared
+        .update(|s| s.redeem_token(&b.recaptcha_token, RECAPTCHA_ACTION))
+    {
+        notes.rejection = Some(refusal.reason().to_owned());
+        return scenario::recaptcha_failed_reply();
+    }
+    let reply = scenario_reply(ctx, &b.user_content, b.model_kind, &b.id, site_origin, notes);
+    if matches!(reply, Reply::Stream { .. }) {
+        let evaluation = Evaluation {
+            last_user_content: b.user_content.clone(),
+            model_message_ids: vec![b.model_a_message_id.clone(), b.model_b_message_id.clone()],
+            model_kind: b.model_kind,
+        };
+        ctx.shared.update(|s| {
+            let created = path_id.is_none();
+            let kind = s
+                .evaluations
+                .get(&b.id)
+                .and_then(|e| e.model_kind)
+                .or(evaluation.model_kind);
+            s.evaluations.insert(
+                b.id.clone(),
+                Evaluation {
+                    model_kind: kind,
+                    ..evaluation
+                },
+            );
+            if created {
+                s.stats.evaluations += 1;
+            }
+        });
+        tracing::debug!(mode = ?b.mode, "fake-lmarena: evaluation {} accepted", b.id);
+    }
+    reply
+}
+
+fn mint_token(ctx: &Ctx, body: Option<&Value>, notes: &mut Notes) -> Response<Body> {
+    let key = body.and_then(|b| b.get("key")).and_then(Value::as_str);
+    let action = body.and_then(|b| b.get("action")).and_then(Value::as_str);
+    let (Some(FAKE_SITE_KEY), Some(action)) = (key, action) else {
+        notes.rejection = Some("mint needs the site key and an action".to_owned());
+        return json_response(400, &json!({"error": "invalid site key or action"}));
+    };
+    let token = format!("fake-recaptcha-{}", uuid::Uuid::new_v4());
+    ctx.shared.update(|s| {
+        s.tokens.insert(
+            token.clone(),
+            IssuedToken {
+                action: action.to_owned(),
+                used: false,
+            },
+        );
+        s.stats.recaptcha_tokens_issued += 1;
+    });
+    json_response(200, &json!({ "token": token }))
+}
+
+/// Turn a scenario reply into a response; a stream is written by a task of its own.
+/// Returns the response, its status and the transcript of a stream.
+fn reply_response(reply: Reply, ctx: &Ctx) -> (Response<Body>, u16, Option<String>) {
+    match reply {
+        Reply::Fixed {
+            status,
+            content_type,
+            headers,
+            body,
+        } => {
+            let mut resp = full(status, content_type, body);
+            for (name, value) in headers {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    resp.headers_mut().insert(name, v);
+                }
+            }
+            (resp, status, None)
+        }
+        Reply::Stream {
+            transcript,
+            pacing,
+        } => {
+            let (writes, delay): (Vec<Bytes>, Duration) = match pacing {
+                Pacing::Awkward => (
+                    awkward_writes(&transcript)
+                        .into_iter()
+                        .map(Bytes::copy_from_slice)
+                        .collect(),
+                    ctx.opts.write_delay,
+                ),
+                Pacing::Lines(interval) => (
+                    line_writes(&transcript)
+                        .into_iter()
+                        .map(Bytes::copy_from_slice)
+                        .collect(),
+                    interval,
+                ),
+            };
+            let (tx, body) = Channel::<Bytes, Infallible>::new(1);
+            ctx.shared.stream_started();
+            tokio::spawn(pump(tx, writes, delay, ctx.shared.clone()));
+            let mut resp = Response::new(body.boxed());
+            let h = resp.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(STREAM_CONTENT_TYPE),
+            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            h.insert(
+                "ratelimit",
+                HeaderValue::from_static("limit=3000, remaining=2987, reset=39"),
+            );
+            h.insert("ratelimit-policy", HeaderValue::from_static("3000;w=300"));
+            (resp, 200, Some(transcript))
+        }
+    }
+}
+
+/// Write one stream, a delay between writes; a failed send means the client went away.
+async fn pump(mut tx: Sender<Bytes>, writes: Vec<Bytes>, delay: Duration, shared: Arc<Shared>) {
+    for (i, w) in writes.into_iter().enumerate() {
+        if i > 0 && !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if tx.send_data(w).await.is_err() {
+            shared.stream_ended(false);
+            return;
+        }
+    }
+    shared.stream_ended(true);
+}
+
+async fn control(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or_default().to_owned();
+    let body: Option<Value> = match Limited::new(req.into_body(), CONTROL_BODY_LIMIT)
+        .collect()
+        .await
+    {
+        Ok(c) => serde_json::from_slice(&c.to_bytes()).ok(),
+        Err(_) => None,
+    };
+    let Some(name) = path.strip_prefix(CONTROL_PREFIX) else {
+        return json_response(404, &json!({"error": "Not Found"}));
+    };
+    match (method, name) {
+        (Method::GET, "requests") => {
+            let requests = ctx.shared.read(|s| s.requests.clone());
+            json_response(200, &json!(requests))
+        }
+        (Method::GET, "stats") => json_response(200, &json!(ctx.shared.read(|s| s.stats))),
+        (Method::GET, "cert") => full(200, "application/x-pem-file", ctx.cert_pem.clone()),
+        (Method::POST, "reset") => {
+            ctx.shared.reset();
+            json_response(200, &json!({"ok": true}))
+        }
+        (Method::POST, "recaptcha/reject-next") => {
+            let count = body
+                .as_ref()
+                .and_then(|b| b.get("count"))
+                .and_then(Value::as_u64)
+                .and_then(|c| u32::try_from(c).ok());
+            let Some(count) = count else {
+                return json_response(400, &json!({"error": "body must be {\"count\": N}"}));
+            };
+            ctx.shared.update(|s| s.reject_next_tokens = count);
+            json_response(200, &json!({"ok": true}))
+        }
+        (Method::GET, "wait") => wait(ctx, &query).await,
+        _ => json_response(404, &json!({"error": "Not Found"})),
+    }
+}
+
+/// `GET /__fake/wait?counter=aborted_streams&min=1&timeout_ms=5000`: answer when the counter
+/// reaches `min` (200 with the stats) or when the time is up (408 with the stats).
+async fn wait(ctx: &Ctx, query: &str) -> Response<Body> {
+    let param = |key: &str| {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_owned())
+    };
+    let counter = param("counter").unwrap_or_default();
+    let min = param("min").and_then(|v| v.parse::<u64>().ok()).unwrap_or(1);
+    let timeout = param("timeout_ms")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(Duration::from_secs(10))
+        .min(MAX_WAIT);
+    if ctx.shared.read(|s| s.stats.counter(&counter)).is_none() {
+        return json_response(
+            400,
+            &json!({ "error": format!("unknown counter {counter:?}") }),
+        );
+    }
+    let reached = ctx
+        .shared
+        .wait_for(timeout, |s| {
+            s.stats
+                .counter(&counter)
+                .filter(|v| *v >= min)
+                .map(|_| s.stats)
+        })
+        .await;
+    match reached {
+        Some(stats) => json_response(200, &json!(stats)),
+        None => json_response(408, &json!(ctx.shared.read(|s| s.stats))),
+    }
+}

@@ -1,0 +1,234 @@
+//! What the fake LMArena remembers: recorded requests, stream counters, issued reCAPTCHA
+//! tokens and the evaluations it created. One struct behind a mutex (never held across an
+//! await); a watch channel tells waiters that something changed.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::watch;
+
+/// One request the fake received (everything but `/__fake/*`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordedRequest {
+    /// 1-based order of arrival since the last reset.
+    pub seq: u64,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub content_type: Option<String>,
+    /// The request's `Origin` header (browsers send it on same-origin PUT/POST).
+    pub origin: Option<String>,
+    /// Whether the cookie the page sets came back (`credentials` working).
+    pub has_auth_cookie: bool,
+    /// The body parsed as JSON, when it is JSON.
+    pub body: Option<Value>,
+    /// The body as text, when it is not JSON (lossy UTF-8).
+    pub body_text: Option<String>,
+    pub body_len: usize,
+    /// Status the fake answered with.
+    pub status: u16,
+    /// Scenario name, for upstream API requests.
+    pub scenario: Option<String>,
+    /// Why the fake rejected the request (validation failures and similar).
+    pub rejection: Option<String>,
+    /// The complete streamed body of a 200 stream, exactly as written.
+    pub transcript: Option<String>,
+}
+
+/// Counters of the fake (JSON at `/__fake/stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FakeStats {
+    /// Requests recorded since the last reset.
+    pub requests: u64,
+    pub started_streams: u64,
+    pub completed_streams: u64,
+    /// Streams whose client went away before the last write (aborts).
+    pub aborted_streams: u64,
+    pub active_streams: u64,
+    pub recaptcha_tokens_issued: u64,
+    /// Requests refused with 403 `recaptcha validation failed` because of their token.
+    pub recaptcha_rejections: u64,
+    pub evaluations: u64,
+}
+
+impl FakeStats {
+    /// A counter by its JSON name (for `/__fake/wait`).
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        Some(match name {
+            "requests" => self.requests,
+            "started_streams" => self.started_streams,
+            "completed_streams" => self.completed_streams,
+            "aborted_streams" => self.aborted_streams,
+            "active_streams" => self.active_streams,
+            "recaptcha_tokens_issued" => self.recaptcha_tokens_issued,
+            "recaptcha_rejections" => self.recaptcha_rejections,
+            "evaluations" => self.evaluations,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct IssuedToken {
+    pub action: String,
+    pub used: bool,
+}
+
+/// An evaluation created through create-evaluation.
+#[derive(Debug, Clone)]
+pub(crate) struct Evaluation {
+    pub last_user_content: String,
+    pub model_message_ids: Vec<String>,
+    pub model_kind: Option<super::page::ModelKind>,
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenRefusal {
+    Unknown,
+    Reused,
+    WrongAction,
+    RejectedOnRequest,
+}
+
+impl TokenRefusal {
+    pub fn reason(self) -> &'static str {
+        match self {
+            TokenRefusal::Unknown => "reCAPTCHA token was not issued by the page",
+            TokenRefusal::Reused => "reCAPTCHA token was already used",
+            TokenRefusal::WrongAction => "reCAPTCHA token was minted for another action",
+            TokenRefusal::RejectedOnRequest => "reCAPTCHA token refused on request (reject-next)",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub requests: Vec<RecordedRequest>,
+    pub stats: FakeStats,
+    pub tokens: HashMap<String, IssuedToken>,
+    pub reject_next_tokens: u32,
+    pub evaluations: HashMap<String, Evaluation>,
+}
+
+impl State {
+    /// Accept or refuse a token for `action`, consuming it either way.
+    pub fn redeem_token(&mut self, token: &str, action: &str) -> Result<(), TokenRefusal> {
+        let refusal = match self.tokens.get_mut(token) {
+            None => Some(TokenRefusal::Unknown),
+            Some(t) if t.used => Some(TokenRefusal::Reused),
+            Some(t) => {
+                t.used = true;
+                if t.action != action {
+                    Some(TokenRefusal::WrongAction)
+                } else if self.reject_next_tokens > 0 {
+                    self.reject_next_tokens -= 1;
+                    Some(TokenRefusal::RejectedOnRequest)
+                } else {
+                    None
+                }
+            }
+        };
+        match refusal {
+            Some(r) => {
+                self.stats.recaptcha_rejections += 1;
+                Err(r)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// The shared state plus its change notification.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    changed: watch::Sender<u64>,
+}
+
+impl Shared {
+    pub fn new() -> Shared {
+        Shared {
+            state: Mutex::new(State::default()),
+            changed: watch::Sender::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the plain data inconsistent enough to
+        // matter for a test fake; keep serving.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Read the state.
+    pub fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        f(&self.lock())
+    }
+
+    /// Change the state and wake waiters.
+    pub fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let out = f(&mut self.lock());
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+        out
+    }
+
+    /// Wait until `check` returns `Some`, or `timeout` passes (`None`). No polling: it wakes
+    /// on every state change.
+    pub async fn wait_for<T>(
+        &self,
+        timeout: std::time::Duration,
+        check: impl Fn(&State) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        // Subscribe before the first look so no change slips between look and wait.
+        let mut changes = self.changed.subscribe();
+        loop {
+            if let Some(found) = self.read(&check) {
+                return Some(found);
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// Record a request; returns its sequence number.
+    pub fn record(&self, mut request: RecordedRequest) -> u64 {
+        self.update(|s| {
+            s.stats.requests += 1;
+            request.seq = s.stats.requests;
+            s.requests.push(request);
+            s.stats.requests
+        })
+    }
+
+    pub fn stream_started(&self) {
+        self.update(|s| {
+            s.stats.started_streams += 1;
+            s.stats.active_streams += 1;
+        });
+    }
+
+    pub fn stream_ended(&self, completed: bool) {
+        self.update(|s| {
+            s.stats.active_streams = s.stats.active_streams.saturating_sub(1);
+            if completed {
+                s.stats.completed_streams += 1;
+            } else {
+                s.stats.aborted_streams += 1;
+            }
+        });
+    }
+
+    pub fn reset(&self) {
+        self.update(|s| {
+            // Streams still running keep being counted as active.
+            let active = s.stats.active_streams;
+            *s = State::default();
+            s.stats.active_streams = active;
+        });
+    }
+}

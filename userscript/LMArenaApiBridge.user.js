@@ -1,0 +1,612 @@
+// ==UserScript==
+// @name         LMArena API Bridge
+// @namespace    https://github.com/lmarena-bridge/lmarena-bridge
+// @version      0.1.0
+// @description  Connects this LMArena tab to a local lmarena-bridge server (relay protocol v2): the server asks, the tab fetches with its own session and streams the answer back.
+// @match        https://lmarena.ai/*
+// @match        https://*.lmarena.ai/*
+// @match        https://arena.ai/*
+// @match        https://*.arena.ai/*
+// @run-at       document-start
+// @grant        none
+// @noframes
+// ==/UserScript==
+
+/*
+ * Design notes
+ *
+ * - `@grant none`: the script runs in the page's own JavaScript world. That is what lets the
+ *   id-capture hook wrap the page's real `window.fetch` at document-start (before the app's
+ *   code keeps a reference to it) without `unsafeWindow` or a sandbox boundary, and it behaves
+ *   the same in Tampermonkey, Violentmonkey and a test browser that injects this file. The
+ *   bridge's own requests use the original `fetch` kept at start-up, so the capture hook never
+ *   sees them: only requests made by the page pass through the hook.
+ * - Server URL: default `ws://127.0.0.1:5102/ws`. To change it, set the localStorage key
+ *   `lmarenaBridge.serverUrl` on the LMArena page (DevTools console:
+ *   `localStorage.setItem('lmarenaBridge.serverUrl', 'ws://127.0.0.1:5102/ws')`) and reload.
+ *   If the userscript manager offers `GM_registerMenuCommand` (it does not under
+ *   `@grant none`), a menu command does the same.
+ * - Title indicator (prefix of the tab title): `✅ ` connected to the server, `🎯 ` id capture
+ *   armed (waiting for you to click Retry), `⛔ ` not connected (connecting or retrying).
+ * - Nothing from request or response bodies is ever written to the console: only frame
+ *   types, job ids, statuses and error messages.
+ */
+
+(function () {
+  'use strict';
+
+  if (window.top !== window.self) return; // one bridge per tab, never in iframes
+  if (window.__lmarenaApiBridgeLoaded) return; // injected twice (two managers): keep one
+  window.__lmarenaApiBridgeLoaded = true;
+
+  const VERSION = '0.1.0';
+  const CLIENT = 'LMArenaApiBridge/' + VERSION;
+  const PROTOCOL = 2;
+  const DEFAULT_SERVER_URL = 'ws://127.0.0.1:5102/ws';
+  const SERVER_URL_KEY = 'lmarenaBridge.serverUrl';
+  const DEFAULT_REPORT_TO = 'http://127.0.0.1:5103/update';
+  const ALLOWED_PATH_PREFIXES = ['/nextjs-api/', '/api/'];
+  const ALLOWED_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+  const ERROR_BODY_LIMIT = 4096;
+  const BACKOFF_MIN_MS = 1000;
+  const BACKOFF_MAX_MS = 30000;
+  const GRECAPTCHA_WAIT_MS = 10000;
+  const RECAPTCHA_TIMEOUT_MS = 20000;
+  const RETRY_PATH = /^\/(?:nextjs-api|api)\/stream\/retry-evaluation-session-message\/([^/]+)\/messages\/([^/]+)\/?$/;
+  const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
+  // Response headers the server may act on (content type, rate limits, Cloudflare marks).
+  const FORWARDED_HEADERS = [
+    'content-type', 'retry-after', 'ratelimit', 'ratelimit-policy', 'ratelimit-limit',
+    'ratelimit-remaining', 'ratelimit-reset', 'x-ratelimit-limit', 'x-ratelimit-remaining',
+    'x-ratelimit-reset', 'cf-mitigated', 'cf-ray',
+  ];
+  const TITLE = { connected: '✅ ', capturing: '🎯 ', disconnected: '⛔ ' };
+  const TITLE_PREFIX_RE = /^(?:(?:✅|🎯|⛔) )+/;
+
+  const log = {
+    info: (...a) => console.info('[LMArena Bridge]', ...a),
+    warn: (...a) => console.warn('[LMArena Bridge]', ...a),
+  };
+
+  // The page's fetch as it was before anyone wrapped it; the bridge's own requests use it.
+  const pageFetch = window.fetch;
+  const tabId = crypto.randomUUID();
+
+  let socket = null;
+  let connected = false; // a welcome arrived on the current socket
+  let attempts = 0; // failed connection attempts since the last welcome
+  let reconnectTimer = null;
+  let capture = null; // { reportTo } while id capture is armed
+  const jobs = new Map(); // job id → AbortController
+
+  // ---------------------------------------------------------------- server URL
+
+  function validServerUrl(value) {
+    if (typeof value !== 'string') return null;
+    try {
+      const u = new URL(value);
+      return u.protocol === 'ws:' || u.protocol === 'wss:' ? u.href : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function serverUrl() {
+    let stored = null;
+    try {
+      stored = localStorage.getItem(SERVER_URL_KEY);
+    } catch (_) { /* storage blocked: use the default */ }
+    if (stored) {
+      const url = validServerUrl(stored.trim());
+      if (url) return url;
+      log.warn('ignoring invalid ' + SERVER_URL_KEY + ' (want ws:// or wss://), using ' + DEFAULT_SERVER_URL);
+    }
+    return DEFAULT_SERVER_URL;
+  }
+
+  function registerMenu() {
+    if (typeof GM_registerMenuCommand !== 'function') return; // eslint-disable-line no-undef
+    GM_registerMenuCommand('Set bridge server URL…', () => { // eslint-disable-line no-undef
+      const answer = window.prompt('LMArena Bridge server URL (ws:// or wss://)', serverUrl());
+      if (answer === null) return;
+      const url = validServerUrl(answer.trim());
+      if (!url) {
+        window.alert('Not a ws:// or wss:// URL: ' + answer);
+        return;
+      }
+      localStorage.setItem(SERVER_URL_KEY, url);
+      reconnectNow();
+    });
+  }
+
+  // ---------------------------------------------------------------- title indicator
+
+  function wantedPrefix() {
+    if (capture) return TITLE.capturing;
+    return connected ? TITLE.connected : TITLE.disconnected;
+  }
+
+  function applyTitle() {
+    if (!document.head && !document.querySelector('title')) return; // nothing to decorate yet
+    const current = document.title;
+    const wanted = wantedPrefix() + current.replace(TITLE_PREFIX_RE, '');
+    // Only write when it differs, so our own write does not trigger another round.
+    if (current !== wanted) document.title = wanted;
+  }
+
+  function watchTitle() {
+    const observer = new MutationObserver(applyTitle);
+    const observeHead = () => {
+      if (!document.head) return false;
+      observer.observe(document.head, { childList: true, subtree: true, characterData: true });
+      applyTitle();
+      return true;
+    };
+    if (!observeHead()) {
+      document.addEventListener('DOMContentLoaded', observeHead, { once: true });
+    }
+  }
+
+  // ---------------------------------------------------------------- connection
+
+  function send(frame) {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+    socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  function backoffDelay() {
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, attempts));
+    const jittered = base * (0.75 + Math.random() * 0.5);
+    return Math.round(Math.min(BACKOFF_MAX_MS, Math.max(BACKOFF_MIN_MS, jittered)));
+  }
+
+  function scheduleReconnect() {
+    if (reconnectTimer !== null) return;
+    const delay = backoffDelay();
+    attempts += 1;
+    log.info('reconnecting in ' + delay + ' ms');
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = null;
+      connect();
+    }, delay);
+  }
+
+  function reconnectNow() {
+    if (reconnectTimer !== null) {
+      clearTimeout(reconnectTimer);
+      reconnectTimer = null;
+    }
+    attempts = 0;
+    if (socket) socket.close(); // its close handler schedules the next attempt
+    else connect();
+  }
+
+  function abortAllJobs(reason) {
+    for (const controller of jobs.values()) controller.abort(reason);
+    jobs.clear();
+  }
+
+  function connect() {
+    const url = serverUrl();
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (e) {
+      log.warn('cannot open ' + url + ': ' + e.message);
+      scheduleReconnect();
+      return;
+    }
+    socket = ws;
+    ws.addEventListener('open', () => {
+      if (socket !== ws) return;
+      send({ type: 'hello', protocol: PROTOCOL, tab_id: tabId, client: CLIENT, page: location.href });
+    });
+    ws.addEventListener('message', (event) => {
+      if (socket !== ws) return;
+      onFrame(event.data);
+    });
+    ws.addEventListener('close', (event) => {
+      if (socket !== ws) return;
+      socket = null;
+      const wasConnected = connected;
+      connected = false;
+      applyTitle();
+      // Jobs of this connection cannot report any more: stop them upstream too.
+      abortAllJobs(new DOMException('bridge connection closed', 'AbortError'));
+      if (wasConnected) log.info('disconnected (code ' + event.code + ')');
+      scheduleReconnect();
+    });
+    // 'error' is always followed by 'close', which does the work.
+  }
+
+  // ---------------------------------------------------------------- frames from the server
+
+  function onFrame(data) {
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch (_) {
+      log.warn('ignored a frame that is not JSON');
+      return;
+    }
+    if (!frame || typeof frame !== 'object' || typeof frame.type !== 'string') {
+      log.warn('ignored a frame without a type');
+      return;
+    }
+    switch (frame.type) {
+      case 'welcome':
+        connected = true;
+        attempts = 0;
+        log.info('connected to ' + (typeof frame.server === 'string' ? frame.server : 'server') +
+          ' (protocol ' + frame.protocol + ')');
+        applyTitle();
+        break;
+      case 'ping':
+        send({ type: 'pong' });
+        break;
+      case 'fetch':
+        runFetch(frame);
+        break;
+      case 'abort':
+        if (jobs.has(frame.id)) {
+          log.info('abort job ' + frame.id);
+          jobs.get(frame.id).abort(new DOMException('aborted by the server', 'AbortError'));
+        }
+        break;
+      case 'command':
+        onCommand(frame);
+        break;
+      default:
+        log.warn('ignored frame type ' + JSON.stringify(frame.type).slice(0, 40));
+    }
+  }
+
+  function validJobId(id) {
+    return (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0) ||
+      (typeof id === 'string' && id.length > 0 && id.length <= 64);
+  }
+
+  function onCommand(frame) {
+    switch (frame.command) {
+      case 'refresh':
+        log.info('refresh requested by the server');
+        location.reload();
+        break;
+      case 'send_page_source':
+        log.info('page source requested (job ' + frame.id + ')');
+        send({ type: 'page_source', id: validJobId(frame.id) ? frame.id : null, html: document.documentElement.outerHTML });
+        break;
+      case 'activate_id_capture':
+        armCapture(frame);
+        break;
+      default:
+        log.warn('ignored command ' + JSON.stringify(frame.command).slice(0, 40));
+    }
+  }
+
+  // ---------------------------------------------------------------- fetch jobs
+
+  class JobError extends Error {
+    constructor(message, status, body) {
+      super(message);
+      this.status = status === undefined ? null : status;
+      this.body = body === undefined ? null : body;
+    }
+  }
+
+  function jobError(id, message, status, body) {
+    send({ type: 'error', id, message, status: status === undefined ? null : status, body: body === undefined ? null : body });
+  }
+
+  /** The absolute URL of a same-origin path under an allowed prefix, or null. */
+  function allowedUrl(path) {
+    if (typeof path !== 'string' || !path.startsWith('/') || path.startsWith('//')) return null;
+    let url;
+    try {
+      url = new URL(path, location.origin);
+    } catch (_) {
+      return null;
+    }
+    // Checked after parsing: `..` segments and backslashes are resolved by now.
+    if (url.origin !== location.origin) return null;
+    if (!ALLOWED_PATH_PREFIXES.some((p) => url.pathname.startsWith(p))) return null;
+    return url;
+  }
+
+  function pickHeaders(headers) {
+    const out = {};
+    for (const name of FORWARDED_HEADERS) {
+      const value = headers.get(name);
+      if (value !== null) out[name] = value;
+    }
+    return out;
+  }
+
+  function requestHeaders(raw) {
+    const out = {};
+    if (raw && typeof raw === 'object') {
+      for (const [k, v] of Object.entries(raw)) {
+        if (typeof v === 'string') out[k] = v;
+      }
+    }
+    return out;
+  }
+
+  async function runFetch(frame) {
+    const id = frame.id;
+    if (!validJobId(id)) {
+      log.warn('ignored a fetch frame without a valid id');
+      return;
+    }
+    if (jobs.has(id)) {
+      jobError(id, 'job id ' + id + ' is already running');
+      return;
+    }
+    const request = frame.request && typeof frame.request === 'object' ? frame.request : {};
+    const url = allowedUrl(request.path);
+    if (!url) {
+      log.warn('refused job ' + id + ': path outside /nextjs-api/ and /api/');
+      jobError(id, 'refused: the bridge only fetches same-origin paths under /nextjs-api/ or /api/');
+      return;
+    }
+    const method = typeof request.method === 'string' ? request.method.toUpperCase() : 'GET';
+    if (!ALLOWED_METHODS.includes(method)) {
+      jobError(id, 'refused: method ' + method.slice(0, 16) + ' is not allowed');
+      return;
+    }
+    const controller = new AbortController();
+    jobs.set(id, controller);
+    log.info('job ' + id + ': ' + method + ' ' + url.pathname);
+    try {
+      let body = typeof request.body === 'string' ? request.body : null;
+      if (frame.recaptcha) {
+        body = await withRecaptchaToken(body, frame.recaptcha, controller.signal);
+      }
+      const init = {
+        method,
+        headers: requestHeaders(request.headers),
+        credentials: 'include',
+        cache: 'no-store',
+        signal: controller.signal,
+      };
+      if (body !== null && method !== 'GET') init.body = body;
+      const response = await pageFetch.call(window, url.href, init);
+      send({ type: 'response', id, status: response.status, headers: pickHeaders(response.headers) });
+      if (response.ok) {
+        await streamBody(id, response);
+        send({ type: 'done', id });
+        log.info('job ' + id + ': done');
+      } else {
+        const text = await readErrorBody(response);
+        log.warn('job ' + id + ': upstream answered HTTP ' + response.status);
+        jobError(id, 'upstream answered HTTP ' + response.status, response.status, text);
+      }
+    } catch (e) {
+      const aborted = controller.signal.aborted;
+      const message = aborted
+        ? 'aborted: ' + (controller.signal.reason && controller.signal.reason.message ? controller.signal.reason.message : 'aborted')
+        : e instanceof JobError ? e.message : 'network error: ' + (e && e.message ? e.message : String(e));
+      log.warn('job ' + id + ': ' + message);
+      jobError(id, message, e instanceof JobError ? e.status : null, e instanceof JobError ? e.body : null);
+    } finally {
+      if (jobs.get(id) === controller) jobs.delete(id);
+    }
+  }
+
+  /** Send the body as `chunk` frames; one streaming decoder per job keeps split characters whole. */
+  async function streamBody(id, response) {
+    const decoder = new TextDecoder('utf-8');
+    if (!response.body) {
+      const text = await response.text();
+      if (text) send({ type: 'chunk', id, data: text });
+      return;
+    }
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const text = decoder.decode(value, { stream: true });
+      if (text) send({ type: 'chunk', id, data: text });
+    }
+    const tail = decoder.decode();
+    if (tail) send({ type: 'chunk', id, data: tail });
+  }
+
+  /** The first 4 KiB of an error body, as text (a character cut at the end is dropped). */
+  async function readErrorBody(response) {
+    if (!response.body) return null;
+    const reader = response.body.getReader();
+    const parts = [];
+    let size = 0;
+    try {
+      while (size < ERROR_BODY_LIMIT) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        parts.push(value);
+        size += value.byteLength;
+      }
+    } finally {
+      reader.cancel().catch(() => {});
+    }
+    const bytes = new Uint8Array(Math.min(size, ERROR_BODY_LIMIT));
+    let offset = 0;
+    for (const part of parts) {
+      const take = part.subarray(0, bytes.length - offset);
+      bytes.set(take, offset);
+      offset += take.length;
+      if (offset >= bytes.length) break;
+    }
+    return new TextDecoder('utf-8').decode(bytes, { stream: size > ERROR_BODY_LIMIT });
+  }
+
+  // ---------------------------------------------------------------- reCAPTCHA
+
+  let siteKey = null;
+
+  function recaptchaSiteKey() {
+    if (siteKey) return siteKey;
+    for (const script of document.querySelectorAll('script[src*="recaptcha"]')) {
+      try {
+        const key = new URL(script.src, location.href).searchParams.get('render');
+        if (key && key !== 'explicit') {
+          siteKey = key;
+          return key;
+        }
+      } catch (_) { /* not a URL: next */ }
+    }
+    return null;
+  }
+
+  function withTimeout(promise, ms, message, signal) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new JobError(message)), ms);
+      const onAbort = () => reject(signal.reason || new DOMException('aborted', 'AbortError'));
+      if (signal) {
+        if (signal.aborted) onAbort();
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+      promise.then(resolve, reject).finally(() => {
+        clearTimeout(timer);
+        if (signal) signal.removeEventListener('abort', onAbort);
+      });
+    });
+  }
+
+  /** `grecaptcha.enterprise` once the page's reCAPTCHA script has defined it. */
+  function recaptchaApi(signal) {
+    const ready = () => window.grecaptcha && window.grecaptcha.enterprise &&
+      typeof window.grecaptcha.enterprise.execute === 'function' ? window.grecaptcha.enterprise : null;
+    if (ready()) return Promise.resolve(ready());
+    return withTimeout(new Promise((resolve) => {
+      const timer = setInterval(() => {
+        if (ready()) {
+          clearInterval(timer);
+          resolve(ready());
+        }
+      }, 100);
+      setTimeout(() => clearInterval(timer), GRECAPTCHA_WAIT_MS + 100);
+    }), GRECAPTCHA_WAIT_MS, 'reCAPTCHA did not load in this tab (grecaptcha.enterprise missing): reload the LMArena tab', signal);
+  }
+
+  async function recaptchaToken(action, signal) {
+    const key = recaptchaSiteKey();
+    if (!key) {
+      throw new JobError('no reCAPTCHA on this page (no reCAPTCHA script with render=<site key>): open LMArena\'s chat page in this tab and reload it');
+    }
+    const api = await recaptchaApi(signal);
+    if (typeof api.ready === 'function') {
+      await withTimeout(new Promise((resolve) => api.ready(resolve)), RECAPTCHA_TIMEOUT_MS, 'reCAPTCHA did not become ready', signal);
+    }
+    let token;
+    try {
+      token = await withTimeout(Promise.resolve(api.execute(key, { action })), RECAPTCHA_TIMEOUT_MS, 'reCAPTCHA did not answer in time', signal);
+    } catch (e) {
+      if (e instanceof JobError || signal.aborted) throw e;
+      throw new JobError('reCAPTCHA failed to mint a token: ' + (e && e.message ? e.message : String(e)));
+    }
+    if (typeof token !== 'string' || token === '') throw new JobError('reCAPTCHA returned no token');
+    return token;
+  }
+
+  async function withRecaptchaToken(body, spec, signal) {
+    if (typeof spec.action !== 'string' || typeof spec.field !== 'string' || !spec.field) {
+      throw new JobError('invalid recaptcha spec in fetch frame (want {action, field})');
+    }
+    let parsed;
+    try {
+      parsed = JSON.parse(body);
+    } catch (_) {
+      parsed = null;
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new JobError('a reCAPTCHA job needs a JSON object body');
+    }
+    parsed[spec.field] = await recaptchaToken(spec.action, signal);
+    return JSON.stringify(parsed);
+  }
+
+  // ---------------------------------------------------------------- id capture
+
+  function loopbackReportUrl(value) {
+    if (value === undefined || value === null) return DEFAULT_REPORT_TO;
+    if (typeof value !== 'string') return null;
+    try {
+      const u = new URL(value);
+      const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
+      return u.protocol === 'http:' && loopback ? u.href : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function armCapture(frame) {
+    const reportTo = loopbackReportUrl(frame.report_to);
+    if (!reportTo) {
+      log.warn('refused id capture: report_to must be http://127.0.0.1, localhost or [::1]');
+      send({ type: 'error', id: validJobId(frame.id) ? frame.id : null, message: 'refused: id capture reports only to a loopback http URL', status: null, body: null });
+      return;
+    }
+    capture = { reportTo };
+    log.info('id capture armed: click Retry on an answer in this tab');
+    applyTitle();
+  }
+
+  function requestPathname(input) {
+    let raw;
+    if (typeof input === 'string') raw = input;
+    else if (input instanceof URL) raw = input.href;
+    else if (input && typeof input.url === 'string') raw = input.url; // a Request
+    else return null;
+    try {
+      const url = new URL(raw, location.href);
+      return url.origin === location.origin ? url.pathname : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function maybeCapture(input) {
+    const pathname = requestPathname(input);
+    const match = pathname && RETRY_PATH.exec(pathname);
+    if (!match) return;
+    let sessionId, messageId;
+    try {
+      sessionId = decodeURIComponent(match[1]);
+      messageId = decodeURIComponent(match[2]);
+    } catch (_) {
+      return;
+    }
+    if (!SAFE_ID.test(sessionId) || !SAFE_ID.test(messageId)) return;
+    const { reportTo } = capture;
+    capture = null; // one shot
+    applyTitle();
+    log.info('captured session and message ids; reporting to ' + reportTo);
+    // A simple request (text/plain) needs no CORS preflight; the listener parses the JSON.
+    pageFetch.call(window, reportTo, {
+      method: 'POST',
+      headers: { 'Content-Type': 'text/plain;charset=UTF-8' },
+      body: JSON.stringify({ sessionId, messageId }),
+      credentials: 'omit',
+      cache: 'no-store',
+    }).catch((e) => log.warn('could not report captured ids: ' + e.message));
+  }
+
+  // Wrap the page's fetch: pass everything through untouched; while capture is armed, look at
+  // the URL of what the page asks for.
+  function bridgeFetchHook(input) {
+    if (capture) {
+      try {
+        maybeCapture(input);
+      } catch (_) { /* never break the page's request */ }
+    }
+    return pageFetch.apply(window, arguments);
+  }
+  window.fetch = bridgeFetchHook;
+
+  // ---------------------------------------------------------------- start
+
+  registerMenu();
+  watchTitle();
+  connect();
+})();
