@@ -422,6 +422,22 @@ mod tests {
     }
 
     #[test]
+    fn initial_models_win_over_earlier_objects() {
+        let row = r#"1:{"id":"b","publicName":"m","stale":true}
+2:{"initialModels":[{"id":"a","publicName":"m"}]}"#;
+        let models = extract_models(&page(&[row])).unwrap();
+        assert_eq!(models.len(), 1);
+        assert_eq!(models[0].id(), "a");
+    }
+
+    #[test]
+    fn json_script_without_pushes_is_scanned_too() {
+        let html = r#"<script id="__NEXT_DATA__" type="application/json">{"props":{"initialModels":[{"publicName":"n","id":"1"}]}}</script><script src="/x.js">{"id":"2","publicName":"ignored"}</script>"#;
+        let models = extract_models(html).unwrap();
+        assert_eq!(names(&models), ["n"]);
+    }
+
+    #[test]
     fn no_scripts_is_no_model_list() {
         let err = extract_models("<html><title>Just a moment...</title></html>").unwrap_err();
         assert_eq!(

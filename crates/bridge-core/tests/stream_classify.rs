@@ -293,7 +293,23 @@ fn an_html_page_with_a_huge_or_missing_title_gives_a_short_message() {
     let err = classify_upstream_error(500, HTML, "<html><body><p>oops</p></body></html>", None);
     assert_eq!(err, server(500, "an HTML page instead of an API answer"));
     let err = classify_upstream_error(500, HTML, "<html><title>unclosed", None);
-    assert_eq!(err, server(500, "an HTML page instead of an API answer"));
+    assert_eq!(
+        err,
+        server(500, "an HTML page instead of an API answer: unclosed")
+    );
+    let err = classify_upstream_error(
+        502,
+        None,
+        "<!DOCTYPE html><title>Bad &amp; <b>Gateway</b></title>",
+        None,
+    );
+    assert_eq!(
+        err,
+        server(
+            502,
+            "an HTML page instead of an API answer: Bad & bGateway/b"
+        )
+    );
 }
 
 #[test]

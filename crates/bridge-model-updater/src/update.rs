@@ -196,10 +196,10 @@ pub fn close_names<'a>(query: &str, names: impl Iterator<Item = &'a str>) -> Vec
 }
 
 /// The scraped models whose names `in_models` does not know, in page order.
-pub fn not_in_models<'a>(
-    scraped: &'a [ScrapedModel],
+pub fn not_in_models(
+    scraped: &[ScrapedModel],
     in_models: impl Fn(&str) -> bool,
-) -> Vec<&'a ScrapedModel> {
+) -> Vec<&ScrapedModel> {
     scraped
         .iter()
         .filter(|m| !in_models(m.public_name()))

@@ -64,8 +64,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::not_found("Unknown route. The OpenAI base URL of this server is http://<host>:<port>/v1.")
-        .with_code("unknown_url"))
+    Err(ApiError::not_found(
+        "Unknown route. The OpenAI base URL of this server is http://<host>:<port>/v1.",
+    )
+    .with_code("unknown_url"))
 }
 
 /// Checks settings that must refuse to start.
@@ -80,7 +82,12 @@ pub fn check_startup(config: &bridge_core::config::Config, host: &str) -> Result
              could use your LMArena account. Set \"api_key\" in config.jsonc, or listen on 127.0.0.1."
         ));
     }
-    if config.cors_allowed_origins.iter().any(|o| o == "*") && config.api_key.is_none() {
+    if config
+        .cors_allowed_origins
+        .iter()
+        .any(|o| o == bridge_core::config::CORS_ANY)
+        && config.api_key.is_none()
+    {
         return Err(
             "cors_allowed_origins contains \"*\" but no api_key is set: any web page could use \
              the bridge. Set an api_key or list the allowed origins."
@@ -119,6 +126,9 @@ pub async fn run(
     })
     .listen(listener)?
     .disable_signals()
+    // A client that closes its side has gone away: drop its request so the tab's job is
+    // aborted instead of generating for nobody.
+    .h1_allow_half_closed(false)
     .shutdown_timeout(grace.as_secs() + 2)
     .on_connect(|conn, _ext| {
         if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
@@ -130,7 +140,10 @@ pub async fn run(
     let stopper = state.clone();
     actix_web::rt::spawn(async move {
         shutdown.await;
-        tracing::info!("shutting down: no new connections; in-flight requests get {} s", grace.as_secs());
+        tracing::info!(
+            "shutting down: no new connections; in-flight requests get {} s",
+            grace.as_secs()
+        );
         let stop = handle.stop(true);
         let cut = async {
             tokio::time::sleep(grace).await;

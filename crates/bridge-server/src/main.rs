@@ -32,18 +32,24 @@ fn main() -> anyhow::Result<()> {
     for w in &loaded.warnings {
         tracing::warn!("config: {w}");
     }
-    let host = args.host.clone().unwrap_or_else(|| loaded.config.host.clone());
+    let host = args
+        .host
+        .clone()
+        .unwrap_or_else(|| loaded.config.host.clone());
     let port = args.port.unwrap_or(loaded.config.port);
     bridge_server::check_startup(&loaded.config, &host).map_err(|e| anyhow::anyhow!(e))?;
-    let listener = TcpListener::bind((host.as_str(), port))
-        .with_context(|| format!("cannot listen on {host}:{port} (is another bridge-server running?)"))?;
+    let listener = TcpListener::bind((host.as_str(), port)).with_context(|| {
+        format!("cannot listen on {host}:{port} (is another bridge-server running?)")
+    })?;
     let addr = listener.local_addr()?;
     let state = bridge_server::AppState::new(
         loaded,
         bridge_server::ServerOptions::new(args.config_dir.clone()),
     );
     actix_web::rt::System::new().block_on(async move {
-        tracing::info!("bridge-server listening on http://{addr} (OpenAI base URL http://{addr}/v1)");
+        tracing::info!(
+            "bridge-server listening on http://{addr} (OpenAI base URL http://{addr}/v1)"
+        );
         bridge_server::run(listener, state, shutdown_signal()).await
     })?;
     Ok(())
@@ -54,13 +60,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -3,9 +3,7 @@
 
 use bridge_core::arena::stream::{self, StreamEvent};
 use bridge_core::config::ReasoningOutput;
-use bridge_core::openai::{
-    ChatCompletionChunk, ChunkChoice, Delta, FinishReason, Usage,
-};
+use bridge_core::openai::{ChatCompletionChunk, ChunkChoice, Delta, FinishReason, Usage};
 
 /// SSE data line prefix and the stream terminator.
 pub const SSE_DATA: &str = "data: ";
@@ -244,7 +242,10 @@ mod tests {
     #[test]
     fn omit_drops_reasoning_and_images_become_markdown() {
         let mut r = ChoiceRenderer::new(ReasoningOutput::Omit);
-        assert_eq!(r.render(StreamEvent::Reasoning("x".into())), Rendered::default());
+        assert_eq!(
+            r.render(StreamEvent::Reasoning("x".into())),
+            Rendered::default()
+        );
         let img = r.render(StreamEvent::Image {
             url: "https://i/1.png".into(),
             mime: None,
@@ -254,7 +255,10 @@ mod tests {
             url: "https://i/2.png".into(),
             mime: None,
         });
-        assert_eq!(img2.content.as_deref(), Some("\n\n![image](https://i/2.png)"));
+        assert_eq!(
+            img2.content.as_deref(),
+            Some("\n\n![image](https://i/2.png)")
+        );
     }
 
     #[test]

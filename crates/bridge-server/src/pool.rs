@@ -330,8 +330,8 @@ impl TabPool {
             .is_none_or(|k| !inner.busy_sessions.contains(k));
         // FIFO: a newcomer may go first only when nobody is waiting.
         if inner.queue.is_empty() && session_free {
-            if let Some(lease) =
-                Self::pick_tab(&inner).and_then(|conn| self.grant(&mut inner, conn, session_key.clone()))
+            if let Some(lease) = Self::pick_tab(&inner)
+                .and_then(|conn| self.grant(&mut inner, conn, session_key.clone()))
             {
                 return Ok(Acquired::Ready(lease));
             }
@@ -581,7 +581,12 @@ mod tests {
 
     fn tab(pool: &TabPool, conn: ConnId) -> mpsc::UnboundedReceiver<String> {
         let (link, rx) = TabLink::new(conn);
-        pool.add_tab(link, format!("tab-{conn}"), None, "https://lmarena.ai".into());
+        pool.add_tab(
+            link,
+            format!("tab-{conn}"),
+            None,
+            "https://lmarena.ai".into(),
+        );
         rx
     }
 

@@ -36,10 +36,10 @@ pub fn acquire_error(e: AcquireError, state: &AppState) -> ApiError {
     let cfg = state.config();
     match e {
         AcquireError::NoTab => ApiError::no_tab(),
-        AcquireError::AllChallenged => ApiError::from_upstream(
-            &bridge_core::arena::stream::UpstreamError::Challenge,
-        )
-        .with_retry_after(30),
+        AcquireError::AllChallenged => {
+            ApiError::from_upstream(&bridge_core::arena::stream::UpstreamError::Challenge)
+                .with_retry_after(30)
+        }
         AcquireError::QueueFull => ApiError::queue_full(cfg.queue_timeout_seconds.clamp(1, 30)),
         AcquireError::Timeout => ApiError::queue_timeout(cfg.queue_timeout_seconds.clamp(1, 30)),
     }
@@ -150,7 +150,10 @@ impl RelayJob {
                 HeadOutcome::Lost => {
                     drop(guard);
                     drop(lease);
-                    tracing::warn!(attempt, "tab lost before the first byte; retrying on another tab");
+                    tracing::warn!(
+                        attempt,
+                        "tab lost before the first byte; retrying on another tab"
+                    );
                     if attempt == MAX_TAB_ATTEMPTS {
                         break;
                     }

@@ -54,16 +54,9 @@ pub fn bearer_matches(value: Option<&HeaderValue>, key: &str) -> bool {
 
 fn cors_origin(config: &Config, req: &ServiceRequest) -> Option<HeaderValue> {
     let origin = req.headers().get(header::ORIGIN)?;
-    let text = origin.to_str().ok()?;
-    if config.cors_allowed_origins.is_empty() {
-        return None;
-    }
-    let star = config.cors_allowed_origins.iter().any(|o| o == "*") && config.api_key.is_some();
-    if star || config.cors_origin_allowed(text) {
-        Some(origin.clone())
-    } else {
-        None
-    }
+    config
+        .cors_origin_allowed(origin.to_str().ok()?)
+        .then(|| origin.clone())
 }
 
 fn add_cors(headers: &mut actix_web::http::header::HeaderMap, origin: HeaderValue) {
@@ -92,7 +85,10 @@ pub async fn gate(
     let cors = cors_origin(&config, &req);
 
     // CORS preflight.
-    if method == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    if method == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
     {
         let Some(origin) = cors else {
             let err = ApiError::new(
@@ -132,7 +128,8 @@ pub async fn gate(
                 add_cors(res.headers_mut(), origin);
             }
             if let Some(v) = rid_header {
-                res.headers_mut().insert(header::HeaderName::from_static(REQUEST_ID_HEADER), v);
+                res.headers_mut()
+                    .insert(header::HeaderName::from_static(REQUEST_ID_HEADER), v);
             }
             return Ok(res.map_into_right_body());
         }

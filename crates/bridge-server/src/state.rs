@@ -167,11 +167,15 @@ impl AppState {
                 for w in &loaded.warnings {
                     tracing::warn!("config: {w}");
                 }
-                self.shared
-                    .pool
-                    .set_limits(loaded.config.max_concurrent_per_tab, loaded.config.queue_limit);
-                *self.shared.config.write().unwrap_or_else(|p| p.into_inner()) =
-                    Arc::new(loaded.config);
+                self.shared.pool.set_limits(
+                    loaded.config.max_concurrent_per_tab,
+                    loaded.config.queue_limit,
+                );
+                *self
+                    .shared
+                    .config
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded.config);
                 *self
                     .shared
                     .registry

@@ -38,7 +38,10 @@ async fn streaming_answer_has_role_content_finish_and_done() {
     assert_eq!(ids.len(), 1);
     assert_eq!(created.len(), 1);
     assert_eq!(sse_content(&body), "Hello there!");
-    assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "stop");
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "stop"
+    );
     // The tab got a retry-flow request for the configured session.
     let fetch = &tab.fetches()[0];
     assert_eq!(fetch.method, "PUT");
@@ -90,7 +93,11 @@ async fn finish_reasons_are_mapped() {
             Reply::lines(&[r#"a0:"x""#, &format!(r#"ad:{{"finishReason":"{reason}"}}"#)])
         })
         .await;
-    for (prompt, expected) in [("filter", "content_filter"), ("long", "length"), ("other", "stop")] {
+    for (prompt, expected) in [
+        ("filter", "content_filter"),
+        ("long", "length"),
+        ("other", "stop"),
+    ] {
         for stream in [false, true] {
             let res = client()
                 .post(server.url("/v1/chat/completions"))
@@ -168,7 +175,11 @@ async fn reasoning_output_modes() {
                     .map(str::to_owned)
             })
             .collect();
-        assert_eq!(streamed_reasoning, reasoning.unwrap_or(""), "{mode} streaming");
+        assert_eq!(
+            streamed_reasoning,
+            reasoning.unwrap_or(""),
+            "{mode} streaming"
+        );
     }
 }
 
@@ -231,7 +242,10 @@ async fn image_model_answers_markdown_and_n_runs_in_parallel() {
         .await
         .unwrap();
     assert_eq!(v["data"].as_array().unwrap().len(), 2);
-    assert!(v["data"][0]["url"].as_str().unwrap().starts_with("https://img.example/"));
+    assert!(v["data"][0]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://img.example/"));
 
     // n > 1 for a text model is refused.
     let res = client()
@@ -353,7 +367,11 @@ async fn unknown_model_is_404_and_bad_requests_are_400() {
         .unwrap();
     assert_eq!(res.status(), 400);
 
-    let res = client().get(server.url("/v1/nothing")).send().await.unwrap();
+    let res = client()
+        .get(server.url("/v1/nothing"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
     let e: Value = res.json().await.unwrap();
     assert!(e["error"]["message"].is_string());
@@ -384,8 +402,10 @@ async fn include_usage_sends_a_usage_chunk() {
     let _tab = server.tab(|_| hello_reply()).await;
     let body = client()
         .post(server.url("/v1/chat/completions"))
-        .json(&json!({"model":"text-model","stream":true,"stream_options":{"include_usage":true},
-                      "messages":[{"role":"user","content":"x"}]}))
+        .json(
+            &json!({"model":"text-model","stream":true,"stream_options":{"include_usage":true},
+                      "messages":[{"role":"user","content":"x"}]}),
+        )
         .send()
         .await
         .unwrap()

@@ -195,7 +195,11 @@ impl FakeTab {
 
     /// Every frame received since connecting (after `welcome`).
     pub fn frames(&self) -> Vec<ServerMessage> {
-        self.log.frames.lock().map(|f| f.clone()).unwrap_or_default()
+        self.log
+            .frames
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or_default()
     }
 
     /// The fetch requests received.
@@ -252,7 +256,10 @@ type Sink = futures_util::stream::SplitSink<
     Message,
 >;
 
-async fn send(sink: &mut Sink, msg: &TabMessage) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+async fn send(
+    sink: &mut Sink,
+    msg: &TabMessage,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     let text = serde_json::to_string(msg).unwrap_or_default();
     sink.send(Message::text(text)).await
 }
@@ -268,7 +275,9 @@ async fn run(
     handler: Handler,
     mut sink: Sink,
     mut stream: futures_util::stream::SplitStream<
-        tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+        tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
     >,
     log: Arc<Log>,
     mut stop: mpsc::UnboundedReceiver<()>,
@@ -299,10 +308,8 @@ async fn run(
                 }
                 log.notify.notify_waiters();
                 match frame {
-                    ServerMessage::Ping => {
-                        if opts.answer_pings {
-                            let _ = out_tx.send(Out::Frame(TabMessage::Pong));
-                        }
+                    ServerMessage::Ping if opts.answer_pings => {
+                        let _ = out_tx.send(Out::Frame(TabMessage::Pong));
                     }
                     ServerMessage::Fetch { id, request, .. } => {
                         let reply = handler(&request);
@@ -404,6 +411,8 @@ async fn answer(id: JobId, reply: Reply, tx: mpsc::UnboundedSender<Out>) {
             for data in chunks {
                 frame(TabMessage::Chunk { id, data });
             }
+            // A tab that dies mid-answer: let the chunks travel before the socket goes.
+            tokio::time::sleep(Duration::from_millis(100)).await;
             let _ = tx.send(Out::Close);
         }
         Reply::RawThen(raw, inner) => {

@@ -563,21 +563,23 @@ fn has_challenge_marker(body: &str) -> bool {
     wire::CHALLENGE_MARKERS.iter().any(|m| body.contains(m))
 }
 
-/// Describes an HTML error page by its `<title>`, never by its markup.
+/// Describes an HTML error page by the text of its `<title>`, never by its markup.
 fn describe_html(body: &str) -> String {
-    let lower = body.to_ascii_lowercase();
-    // ASCII lower-casing keeps byte offsets, so positions in `lower` index `body`.
-    let title = lower.find("<title").and_then(|open| {
-        let start = open + lower.get(open..)?.find('>')? + 1;
-        let end = start + lower.get(start..)?.find("</title")?;
-        body.get(start..end)
-    });
-    let title: String = title
-        .unwrap_or("")
-        .chars()
-        .filter(|c| *c != '<' && *c != '>')
-        .collect();
-    let title = clean_message(&title);
+    let title = scraper::Selector::parse("title")
+        .ok()
+        .and_then(|selector| {
+            let page = scraper::Html::parse_document(body);
+            // Title text is raw text in HTML: it may still hold markup characters.
+            let title: String = page
+                .select(&selector)
+                .next()?
+                .text()
+                .flat_map(str::chars)
+                .filter(|c| !matches!(c, '<' | '>'))
+                .collect();
+            Some(clean_message(&title))
+        })
+        .unwrap_or_default();
     if title.is_empty() {
         "an HTML page instead of an API answer".to_owned()
     } else {

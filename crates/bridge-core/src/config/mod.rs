@@ -388,12 +388,16 @@ impl Config {
     }
 
     /// Whether a browser page with this `Origin` may call the API (CORS), same matching rules.
+    /// `"*"` allows any origin, but only when an `api_key` is set.
     pub fn cors_origin_allowed(&self, origin: &str) -> bool {
-        self.cors_allowed_origins
-            .iter()
-            .any(|pattern| origin_matches(pattern, origin))
+        self.cors_allowed_origins.iter().any(|pattern| {
+            (pattern == CORS_ANY && self.api_key.is_some()) || origin_matches(pattern, origin)
+        })
     }
 }
+
+/// The `cors_allowed_origins` entry that allows every origin (needs an `api_key`).
+pub const CORS_ANY: &str = "*";
 
 /// `scheme://host[:port]`, split; `None` for anything that is not a plain origin.
 fn split_origin(s: &str) -> Option<(&str, &str, Option<&str>)> {
@@ -451,13 +455,12 @@ pub fn origin_matches(pattern: &str, origin: &str) -> bool {
             if domain.is_empty() || domain.contains('*') {
                 return false;
             }
-            let (o_len, d_len) = (o_host.len(), domain.len());
-            // Needs at least one label character plus the dot before the domain.
-            if o_len < d_len + 2 {
+            // `get` rather than slicing: the cut may fall inside a multi-byte character.
+            let cut = o_host.len().saturating_sub(domain.len());
+            let (Some(label), Some(tail)) = (o_host.get(..cut), o_host.get(cut..)) else {
                 return false;
-            }
-            let (label, tail) = o_host.split_at(o_len - d_len);
-            // `split_at` at a non-char boundary would panic: non-ASCII hosts never match.
+            };
+            // The label needs at least one character plus the dot before the domain.
             label.is_ascii()
                 && label.len() >= 2
                 && label.ends_with('.')
@@ -936,6 +939,12 @@ impl Reader<'_> {
         let mut out = Vec::with_capacity(items.elements.len());
         for item in &items.elements {
             match item {
+                // `*` is only meaningful for CORS, and only honoured with an api_key.
+                Value::StringLit(s)
+                    if key == keys::CORS_ALLOWED_ORIGINS && s.value.trim() == CORS_ANY =>
+                {
+                    out.push(CORS_ANY.to_owned())
+                }
                 Value::StringLit(s) if split_origin(&s.value).is_some() => {
                     out.push(s.value.trim().to_owned())
                 }
@@ -1310,6 +1319,9 @@ mod tests {
         assert!(origin_matches("http://[::1]:5102", "http://[::1]:5102"));
         assert!(!origin_matches("http://[::1]", "http://[::1]:5102"));
         assert!(!origin_matches("https://*", "https://a.com"));
+        // Regression: the cut before the domain fell inside `é` and panicked.
+        assert!(!origin_matches("https://*.ab", "https://xéb"));
+        assert!(!origin_matches("https://*.ab", "https://é.ab"));
         assert!(!Config::default().cors_origin_allowed("http://localhost:3000"));
     }
 

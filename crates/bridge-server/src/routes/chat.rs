@@ -59,8 +59,9 @@ pub fn prepare(
         )
         .with_param("model"));
     }
-    let picks = choose_sessions(&model, &config, state.strategy(), n)
-        .map_err(|e| ApiError::invalid_request(e.to_string()).with_code("session_not_configured"))?;
+    let picks = choose_sessions(&model, &config, state.strategy(), n).map_err(|e| {
+        ApiError::invalid_request(e.to_string()).with_code("session_not_configured")
+    })?;
     let now = time::OffsetDateTime::now_utc();
     let mut dispatches = Vec::with_capacity(picks.len());
     for pick in &picks {
@@ -178,7 +179,11 @@ pub async fn run_dispatch(
             }
         };
         let mut job = RelayJob::start(&state, &dispatch, lease).await?;
-        if out.send((index, JobMsg::Started(job.conn()))).await.is_err() {
+        if out
+            .send((index, JobMsg::Started(job.conn())))
+            .await
+            .is_err()
+        {
             return Ok(());
         }
         while let Some(event) = job.next_event().await {
@@ -228,7 +233,6 @@ async fn stream_answer(
     let mut head_tx = Some(head_tx);
     let mut tab: Option<ConnId> = None;
     let mut ended = 0usize;
-    let mut streaming = false;
     let keepalive_every = state.options().keepalive_interval;
     let mut keepalive = tokio::time::interval_at(
         tokio::time::Instant::now() + keepalive_every,
@@ -259,13 +263,13 @@ async fn stream_answer(
                                 return;
                             }
                         }
-                        streaming = true;
                         let Some(r) = renderers.get_mut(index) else { continue };
                         let rendered = r.render(ev);
                         if let Some(frame) = writer.delta(index, rendered) {
                             if !send(frame).await {
                                 return;
                             }
+                            keepalive.reset();
                         }
                     }
                     JobMsg::End => {
@@ -303,7 +307,9 @@ async fn stream_answer(
                     }
                 }
             }
-            _ = keepalive.tick(), if head_tx.is_none() && !streaming => {
+            // Comments while nothing else is written: clients and proxies keep the
+            // connection, and a client that went away is noticed at the next write.
+            _ = keepalive.tick(), if head_tx.is_none() => {
                 if !send(bytes::Bytes::from_static(SSE_KEEPALIVE.as_bytes())).await {
                     return;
                 }
@@ -327,7 +333,9 @@ async fn stream_answer(
         }
     }
     if let Some(h) = head_tx.take() {
-        let _ = h.send(Err(ApiError::bad_gateway("LMArena ended the answer without content.")));
+        let _ = h.send(Err(ApiError::bad_gateway(
+            "LMArena ended the answer without content.",
+        )));
         return;
     }
     if include_usage {

@@ -49,7 +49,9 @@ pub async fn start_id_capture(
     };
     let port = parsed.listen_port.unwrap_or(DEFAULT_CAPTURE_PORT);
     if port == 0 {
-        return Err(ApiError::invalid_request("listen_port must not be 0").with_param("listen_port"));
+        return Err(
+            ApiError::invalid_request("listen_port must not be 0").with_param("listen_port")
+        );
     }
     let link = state.pool().any_ready_tab().ok_or_else(ApiError::no_tab)?;
     let report_to = format!("http://127.0.0.1:{port}/update");
@@ -93,7 +95,9 @@ pub async fn request_model_update(
                 _ => {}
             }
         }
-        Err(ApiError::bad_gateway("The tab disconnected before sending its page."))
+        Err(ApiError::bad_gateway(
+            "The tab disconnected before sending its page.",
+        ))
     };
     let html = tokio::time::timeout(timeout, wait).await.map_err(|_| {
         ApiError::timeout(format!(

@@ -73,7 +73,8 @@ pub async fn read_body(
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::invalid_request(format!("Reading the body failed: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| ApiError::invalid_request(format!("Reading the body failed: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }

@@ -50,6 +50,12 @@ impl TestServer {
         map: &str,
         tweak: impl FnOnce(&mut ServerOptions),
     ) -> TestServer {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+                .with_test_writer()
+                .try_init();
+        }
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("config.jsonc"), config).unwrap();
         std::fs::write(dir.path().join("models.json"), models).unwrap();
@@ -94,7 +100,10 @@ impl TestServer {
         self.dir.path().to_path_buf()
     }
 
-    pub async fn tab(&self, handler: impl Fn(&bridge_core::protocol::FetchRequest) -> Reply + Send + Sync + 'static) -> FakeTab {
+    pub async fn tab(
+        &self,
+        handler: impl Fn(&bridge_core::protocol::FetchRequest) -> Reply + Send + Sync + 'static,
+    ) -> FakeTab {
         self.tab_with(|_| {}, handler).await
     }
 
@@ -177,7 +186,11 @@ pub fn sse_content(body: &str) -> String {
         .iter()
         .filter(|d| d.as_str() != "[DONE]")
         .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
-        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
         .collect()
 }
 

@@ -1,5 +1,6 @@
 //! `fake-lmarena`: run the fake LMArena upstream (see `bridge_test_support::fake_arena`) as a
-//! process, for browser tests. Prints one JSON line `{"port":N,...}` on stdout once listening.
+//! process, for browser tests. Prints one JSON line `{"port":N,"host":…,"site_key":…,"cert_pem":…}`
+//! on stdout once listening.
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -57,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
         "port": handle.port(),
         "host": args.host.to_string(),
         "site_key": FAKE_SITE_KEY,
+        "cert_pem": handle.certificate_pem(),
     });
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{ready}").context("writing the port line")?;

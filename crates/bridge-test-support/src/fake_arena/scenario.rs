@@ -206,7 +206,10 @@ pub(crate) fn recaptcha_failed_reply() -> Reply {
 }
 
 pub(crate) fn not_found_reply(what: &str) -> Reply {
-    json_error(404, serde_json::json!({ "error": format!("{what} not found") }))
+    json_error(
+        404,
+        serde_json::json!({ "error": format!("{what} not found") }),
+    )
 }
 
 /// The reply of `scenario` for one request.
@@ -398,7 +401,10 @@ mod tests {
             scenario_from_content("[scenario:nope]"),
             Err("nope".to_owned())
         );
-        assert_eq!(scenario_from_content("[scenario:text"), Err("text".to_owned()));
+        assert_eq!(
+            scenario_from_content("[scenario:text"),
+            Err("text".to_owned())
+        );
         for s in Scenario::ALL {
             assert_eq!(Scenario::from_name(s.name()), Some(*s));
         }

@@ -25,8 +25,7 @@ use super::page::{
     RECAPTCHA_SCRIPT_PATH,
 };
 use super::scenario::{
-    self, awkward_writes, line_writes, Pacing, Reply, ReplyContext, Scenario,
-    STREAM_CONTENT_TYPE,
+    self, awkward_writes, line_writes, Pacing, Reply, ReplyContext, Scenario, STREAM_CONTENT_TYPE,
 };
 use super::state::{Evaluation, IssuedToken, RecordedRequest, Shared};
 use super::validate;
@@ -274,7 +273,11 @@ fn route(
     let api = path.starts_with("/nextjs-api/") || path.starts_with("/api/");
     if *method == Method::GET && !api {
         let with_recaptcha = !query.is_some_and(|q| q.split('&').any(|kv| kv == "recaptcha=0"));
-        let mut resp = full(200, "text/html; charset=utf-8", page::app_page(with_recaptcha));
+        let mut resp = full(
+            200,
+            "text/html; charset=utf-8",
+            page::app_page(with_recaptcha),
+        );
         let cookie = format!(
             "{AUTH_COOKIE_NAME}=fake-session-cookie; Path=/; Secure; HttpOnly; SameSite=Lax"
         );
@@ -420,7 +423,14 @@ fn evaluation(
         notes.rejection = Some(refusal.reason().to_owned());
         return scenario::recaptcha_failed_reply();
     }
-    let reply = scenario_reply(ctx, &b.user_content, b.model_kind, &b.id, site_origin, notes);
+    let reply = scenario_reply(
+        ctx,
+        &b.user_content,
+        b.model_kind,
+        &b.id,
+        site_origin,
+        notes,
+    );
     if matches!(reply, Reply::Stream { .. }) {
         let evaluation = Evaluation {
             last_user_content: b.user_content.clone(),
@@ -489,10 +499,7 @@ fn reply_response(reply: Reply, ctx: &Ctx) -> (Response<Body>, u16, Option<Strin
             }
             (resp, status, None)
         }
-        Reply::Stream {
-            transcript,
-            pacing,
-        } => {
+        Reply::Stream { transcript, pacing } => {
             let (writes, delay): (Vec<Bytes>, Duration) = match pacing {
                 Pacing::Awkward => (
                     awkward_writes(&transcript)
@@ -596,7 +603,9 @@ async fn wait(ctx: &Ctx, query: &str) -> Response<Body> {
             .map(|(_, v)| v.to_owned())
     };
     let counter = param("counter").unwrap_or_default();
-    let min = param("min").and_then(|v| v.parse::<u64>().ok()).unwrap_or(1);
+    let min = param("min")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(1);
     let timeout = param("timeout_ms")
         .and_then(|v| v.parse::<u64>().ok())
         .map(Duration::from_millis)

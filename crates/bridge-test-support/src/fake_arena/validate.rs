@@ -54,12 +54,19 @@ fn null(o: &Map<String, Value>, key: &str, what: &str) -> Check<()> {
     }
 }
 
-fn one_of<'a>(o: &'a Map<String, Value>, key: &str, what: &str, allowed: &[&str]) -> Check<&'a str> {
+fn one_of<'a>(
+    o: &'a Map<String, Value>,
+    key: &str,
+    what: &str,
+    allowed: &[&str],
+) -> Check<&'a str> {
     let s = string(o, key, what)?;
     if allowed.contains(&s) {
         Ok(s)
     } else {
-        Err(format!("{what}.{key} is {s:?}, expected one of {allowed:?}"))
+        Err(format!(
+            "{what}.{key} is {s:?}, expected one of {allowed:?}"
+        ))
     }
 }
 
@@ -100,12 +107,16 @@ fn attachments(o: &Map<String, Value>, what: &str) -> Check<()> {
         string(a, "name", &what)?;
         let content_type = string(a, "contentType", &what)?;
         if !content_type.contains('/') {
-            return Err(format!("{what}.contentType is not a MIME type: {content_type:?}"));
+            return Err(format!(
+                "{what}.contentType is not a MIME type: {content_type:?}"
+            ));
         }
         let url = string(a, "url", &what)?;
         let inline = url.starts_with("data:") && url.contains(";base64,");
         if !inline && !url.starts_with("https://") {
-            return Err(format!("{what}.url must be a base64 data: URI or an https URL"));
+            return Err(format!(
+                "{what}.url must be a base64 data: URI or an https URL"
+            ));
         }
     }
     Ok(())
@@ -167,7 +178,9 @@ pub(crate) fn retry_body(body: &Value, session_id: &str) -> Check<RetryBody> {
     }
     let all_success = statuses.iter().all(|s| *s == "success");
     let last_pending = statuses.last() == Some(&"pending")
-        && statuses[..statuses.len() - 1].iter().all(|s| *s == "success");
+        && statuses[..statuses.len() - 1]
+            .iter()
+            .all(|s| *s == "success");
     let ok = match model_kind {
         Some(ModelKind::Image) => all_success,
         Some(ModelKind::Text | ModelKind::Search) => last_pending,
@@ -207,7 +220,12 @@ pub(crate) fn evaluation_body(body: &Value, path_id: Option<&str>) -> Check<Eval
     let user_message_id = uuid(o, "userMessageId", what, true)?;
     let model_a_message_id = uuid(o, "modelAMessageId", what, true)?;
     let model_b_message_id = uuid(o, "modelBMessageId", what, true)?;
-    let ids = [&id, &user_message_id, &model_a_message_id, &model_b_message_id];
+    let ids = [
+        &id,
+        &user_message_id,
+        &model_a_message_id,
+        &model_b_message_id,
+    ];
     if (1..ids.len()).any(|i| ids[..i].contains(&ids[i])) {
         return Err("body ids must all differ".to_owned());
     }
@@ -284,24 +302,67 @@ mod tests {
         let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
             ("not an object", Box::new(|b| *b = json!([1]))),
             ("empty messages", Box::new(|b| b["messages"] = json!([]))),
-            ("missing modelId", Box::new(|b| {
-                b.as_object_mut().map(|o| o.remove("modelId"));
-            })),
+            (
+                "missing modelId",
+                Box::new(|b| {
+                    b.as_object_mut().map(|o| o.remove("modelId"));
+                }),
+            ),
             ("unknown model", Box::new(|b| b["modelId"] = json!("gpt-2"))),
-            ("bad parent", Box::new(|b| b["messages"][1]["parentMessageIds"] = json!([]))),
-            ("first has parent", Box::new(|b| b["messages"][0]["parentMessageIds"] = json!([ID2]))),
-            ("wrong session", Box::new(|b| b["messages"][0]["evaluationSessionId"] = json!("x"))),
-            ("bad role", Box::new(|b| b["messages"][0]["role"] = json!("developer"))),
-            ("content not string", Box::new(|b| b["messages"][0]["content"] = json!([{"type":"text"}]))),
-            ("bad id", Box::new(|b| b["messages"][0]["id"] = json!("abc"))),
-            ("status rule", Box::new(|b| b["messages"][1]["status"] = json!("success"))),
-            ("bad time", Box::new(|b| b["messages"][0]["createdAt"] = json!("yesterday"))),
-            ("bad position", Box::new(|b| b["messages"][0]["participantPosition"] = json!("c"))),
-            ("metadata", Box::new(|b| b["messages"][0]["metadata"] = json!({}))),
-            ("attachment url", Box::new(|b| b["messages"][0]["experimental_attachments"] =
-                json!([{"name":"a.png","contentType":"image/png","url":"http://x/a.png"}]))),
-            ("attachment missing name", Box::new(|b| b["messages"][0]["experimental_attachments"] =
-                json!([{"contentType":"image/png","url":"data:image/png;base64,AA=="}]))),
+            (
+                "bad parent",
+                Box::new(|b| b["messages"][1]["parentMessageIds"] = json!([])),
+            ),
+            (
+                "first has parent",
+                Box::new(|b| b["messages"][0]["parentMessageIds"] = json!([ID2])),
+            ),
+            (
+                "wrong session",
+                Box::new(|b| b["messages"][0]["evaluationSessionId"] = json!("x")),
+            ),
+            (
+                "bad role",
+                Box::new(|b| b["messages"][0]["role"] = json!("developer")),
+            ),
+            (
+                "content not string",
+                Box::new(|b| b["messages"][0]["content"] = json!([{"type":"text"}])),
+            ),
+            (
+                "bad id",
+                Box::new(|b| b["messages"][0]["id"] = json!("abc")),
+            ),
+            (
+                "status rule",
+                Box::new(|b| b["messages"][1]["status"] = json!("success")),
+            ),
+            (
+                "bad time",
+                Box::new(|b| b["messages"][0]["createdAt"] = json!("yesterday")),
+            ),
+            (
+                "bad position",
+                Box::new(|b| b["messages"][0]["participantPosition"] = json!("c")),
+            ),
+            (
+                "metadata",
+                Box::new(|b| b["messages"][0]["metadata"] = json!({})),
+            ),
+            (
+                "attachment url",
+                Box::new(|b| {
+                    b["messages"][0]["experimental_attachments"] =
+                        json!([{"name":"a.png","contentType":"image/png","url":"http://x/a.png"}])
+                }),
+            ),
+            (
+                "attachment missing name",
+                Box::new(|b| {
+                    b["messages"][0]["experimental_attachments"] =
+                        json!([{"contentType":"image/png","url":"data:image/png;base64,AA=="}])
+                }),
+            ),
         ];
         for (name, break_it) in cases {
             let mut b = good_retry();
@@ -349,13 +410,24 @@ mod tests {
             ("v4 id", Box::new(|b| b["id"] = json!(ID1))),
             ("bad mode", Box::new(|b| b["mode"] = json!("side"))),
             ("modality", Box::new(|b| b["modality"] = json!("image"))),
-            ("same ids", Box::new(|b| b["userMessageId"] = b["id"].clone())),
-            ("no token", Box::new(|b| {
-                b.as_object_mut().map(|o| o.remove("recaptchaV3Token"));
-            })),
-            ("no metadata", Box::new(|b| {
-                b["userMessage"].as_object_mut().map(|o| o.remove("metadata"));
-            })),
+            (
+                "same ids",
+                Box::new(|b| b["userMessageId"] = b["id"].clone()),
+            ),
+            (
+                "no token",
+                Box::new(|b| {
+                    b.as_object_mut().map(|o| o.remove("recaptchaV3Token"));
+                }),
+            ),
+            (
+                "no metadata",
+                Box::new(|b| {
+                    b["userMessage"]
+                        .as_object_mut()
+                        .map(|o| o.remove("metadata"));
+                }),
+            ),
         ];
         for (name, break_it) in cases {
             let mut b = good_create();

@@ -1,0 +1,84 @@
+//! Timeouts: first byte, idle (stream_response_timeout_seconds), total.
+
+mod common;
+
+use bridge_test_support::fake_tab::Reply;
+use common::*;
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_byte_timeout_is_504() {
+    let server = TestServer::start(&base_config(",\n  \"first_byte_timeout_seconds\": 1"));
+    let tab = server.tab(|_| Reply::Hang).await;
+    let res = client()
+        .post(server.url("/v1/chat/completions"))
+        .json(&chat_body("text-model", "hi", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 504);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "timeout");
+    // The given-up job is aborted in the tab.
+    assert!(tab
+        .wait_for(std::time::Duration::from_secs(3), |f| matches!(
+            f,
+            bridge_core::protocol::ServerMessage::Abort { .. }
+        ))
+        .await
+        .is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_timeout_after_first_byte_is_an_sse_error() {
+    let config = r#"{ "session_id": "11111111-1111-4111-8111-111111111111", "message_id": "22222222-2222-4222-8222-222222222222", "stream_response_timeout_seconds": 1 }"#;
+    let server = TestServer::start(config);
+    let _tab = server
+        .tab(|_| Reply::StreamThenHang(vec!["a0:\"hi\"\n".into()]))
+        .await;
+    let res = client()
+        .post(server.url("/v1/chat/completions"))
+        .json(&chat_body("text-model", "hi", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body = res.text().await.unwrap();
+    let data = sse_data(&body);
+    let err: Value = serde_json::from_str(&data[data.len() - 2]).unwrap();
+    assert_eq!(err["error"]["code"], "timeout");
+    assert_eq!(sse_content(&body), "hi");
+    // Non-streaming: a real 504.
+    let res = client()
+        .post(server.url("/v1/chat/completions"))
+        .json(&chat_body("text-model", "hi", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 504);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn total_timeout_is_enforced() {
+    let server = TestServer::start(&base_config(",\n  \"total_timeout_seconds\": 1"));
+    let _tab = server
+        .tab(|_| Reply::Stream {
+            status: 200,
+            headers: Default::default(),
+            chunks: (0..100).map(|i| format!("a0:\"{i} \"\n")).collect(),
+            delay: std::time::Duration::from_millis(50),
+        })
+        .await;
+    let res = client()
+        .post(server.url("/v1/chat/completions"))
+        .json(&chat_body("text-model", "hi", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 504);
+    let v: Value = res.json().await.unwrap();
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("total_timeout_seconds"));
+}
