@@ -24,6 +24,8 @@ mod page;
 mod scenario;
 mod server;
 mod state;
+#[cfg(test)]
+mod tests;
 mod tls;
 mod validate;
 

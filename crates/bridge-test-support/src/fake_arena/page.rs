@@ -112,7 +112,7 @@ fn model_json(m: &FakeModel, index: usize) -> String {
         ),
         None => String::new(),
     };
-    if index % 2 == 0 {
+    if index.is_multiple_of(2) {
         format!(
             r#"{{"id":{},"publicName":{},"capabilities":{}{}}}"#,
             json_str(m.id),

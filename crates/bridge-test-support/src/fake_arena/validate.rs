@@ -268,6 +268,9 @@ mod tests {
     use super::*;
     use crate::fake_arena::page::FAKE_MODELS;
 
+    /// Breaks one thing in a good body.
+    type Breaker = Box<dyn Fn(&mut Value)>;
+
     const S: &str = "0199c0de-0000-7000-8000-00000000a001";
     const T: &str = "2025-11-01T10:00:00.000Z";
 
@@ -299,7 +302,7 @@ mod tests {
 
     #[test]
     fn rejects_broken_retry_bodies() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        let cases: Vec<(&str, Breaker)> = vec![
             ("not an object", Box::new(|b| *b = json!([1]))),
             ("empty messages", Box::new(|b| b["messages"] = json!([]))),
             (
@@ -406,7 +409,7 @@ mod tests {
         let got = evaluation_body(&good_create(), None).expect("valid");
         assert_eq!(got.user_content, "hi");
         assert_eq!(got.recaptcha_token, "tok");
-        let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        let cases: Vec<(&str, Breaker)> = vec![
             ("v4 id", Box::new(|b| b["id"] = json!(ID1))),
             ("bad mode", Box::new(|b| b["mode"] = json!("side"))),
             ("modality", Box::new(|b| b["modality"] = json!("image"))),
