@@ -112,6 +112,8 @@ struct TabEntry {
     origin: String,
     challenged: bool,
     in_flight: usize,
+    /// Jobs ever granted; breaks ties so sequential requests alternate between tabs.
+    granted: u64,
     served: u64,
     errors: u64,
     connected_at: Instant,
@@ -206,6 +208,7 @@ impl TabPool {
                 origin,
                 challenged: false,
                 in_flight: 0,
+                granted: 0,
                 served: 0,
                 errors: 0,
                 connected_at: now,
@@ -360,7 +363,7 @@ impl TabPool {
             .tabs
             .values()
             .filter(|t| !t.challenged && t.in_flight < inner.max_per_tab)
-            .min_by_key(|t| t.in_flight)
+            .min_by_key(|t| (t.in_flight, t.granted))
             .map(|t| t.link.conn)
     }
 
@@ -373,6 +376,7 @@ impl TabPool {
     ) -> Option<Lease> {
         let t = inner.tabs.get_mut(&conn)?;
         t.in_flight += 1;
+        t.granted += 1;
         let link = t.link.clone();
         if let Some(k) = &session_key {
             inner.busy_sessions.insert(k.clone());
@@ -390,6 +394,7 @@ impl TabPool {
         lease.armed = false;
         if let Some(t) = inner.tabs.get_mut(&lease.link.conn) {
             t.in_flight = t.in_flight.saturating_sub(1);
+            t.granted = t.granted.saturating_sub(1);
         }
         if let Some(k) = lease.session_key.take() {
             inner.busy_sessions.remove(&k);
@@ -614,6 +619,17 @@ mod tests {
         drop(a);
         let c = ready(pool.acquire(None, false));
         assert_ne!(c.conn(), b.conn());
+    }
+
+    #[test]
+    fn sequential_jobs_alternate_between_idle_tabs() {
+        let pool = TabPool::new(4, 4);
+        let _r1 = tab(&pool, 1);
+        let _r2 = tab(&pool, 2);
+        let conns: Vec<ConnId> = (0..4)
+            .map(|_| ready(pool.acquire(None, false)).conn())
+            .collect();
+        assert_eq!(conns, [1, 2, 1, 2]);
     }
 
     #[tokio::test]

@@ -1,0 +1,215 @@
+//! A lean fake userscript tab: connects to `/ws` with an LMArena `Origin`, says hello, and
+//! answers every `fetch` at once from the task that read it (no task per job), like the test
+//! fake tab of `bridge-test-support` but without its frame log.
+//!
+//! Every text delta carries its send time (see [`crate::stamp`]).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use bridge_core::arena::wire::{
+    FINISH_REASON_KEY, PARTICIPANT_A, TYPE_FINISH, TYPE_SEPARATOR, TYPE_TEXT,
+};
+use bridge_core::protocol::{JobId, ServerMessage, TabMessage, PROTOCOL_VERSION};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::stamp::{stamp_text, Clock};
+
+/// The tab origin the server accepts by default.
+pub const TAB_ORIGIN: &str = "https://lmarena.ai";
+/// The page the fake tab claims to be on.
+const TAB_PAGE: &str = "https://lmarena.ai/";
+/// The client name in `hello`.
+const TAB_CLIENT: &str = "bridge-bench/fake-tab";
+/// Upstream answer head.
+const CONTENT_TYPE: &str = "content-type";
+const EVENT_STREAM: &str = "text/event-stream";
+const STATUS_OK: u16 = 200;
+/// Upstream finish reason of a complete answer.
+const FINISH_STOP: &str = "stop";
+/// How long to wait for `welcome`.
+const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How a fake tab answers a `fetch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behavior {
+    /// The head, `lines` text lines, a finish line and `done`, all at once.
+    Burst { lines: usize },
+    /// The head and one text line, then nothing until the job is aborted.
+    Hold,
+}
+
+/// Connected fake tabs; their tasks end when this is dropped.
+#[derive(Debug)]
+pub struct Tabs {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Tabs {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Connects `count` tabs to the server on `port`; returns once each got `welcome`, which the
+/// server sends only after adding the tab to its pool.
+pub async fn connect(
+    port: u16,
+    count: usize,
+    behavior: Behavior,
+    clock: Clock,
+) -> anyhow::Result<Tabs> {
+    let mut tasks = Vec::with_capacity(count);
+    for _ in 0..count {
+        let ws = handshake(port).await?;
+        tasks.push(tokio::spawn(serve(ws, behavior, clock)));
+    }
+    Ok(Tabs { tasks })
+}
+
+async fn handshake(port: u16) -> anyhow::Result<Ws> {
+    let mut request = format!("ws://127.0.0.1:{port}/ws").into_client_request()?;
+    request
+        .headers_mut()
+        .insert("Origin", TAB_ORIGIN.parse().context("origin header")?);
+    let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .context("fake tab cannot connect to /ws")?;
+    ws.send(Message::text(encode(&TabMessage::Hello {
+        protocol: PROTOCOL_VERSION,
+        tab_id: uuid::Uuid::new_v4().to_string(),
+        client: Some(TAB_CLIENT.to_owned()),
+        page: Some(TAB_PAGE.to_owned()),
+    })))
+    .await?;
+    let welcome = tokio::time::timeout(WELCOME_TIMEOUT, async {
+        while let Some(msg) = ws.next().await {
+            if let Message::Text(text) = msg? {
+                if let Ok(ServerMessage::Welcome { .. }) = serde_json::from_str(&text) {
+                    return Ok(());
+                }
+            }
+        }
+        bail!("the server closed the tab connection before welcome")
+    })
+    .await;
+    match welcome {
+        Ok(r) => r.map(|()| ws),
+        Err(_) => bail!("no welcome within {} s", WELCOME_TIMEOUT.as_secs()),
+    }
+}
+
+async fn serve(mut ws: Ws, behavior: Behavior, clock: Clock) {
+    let finish = finish_line();
+    while let Some(Ok(msg)) = ws.next().await {
+        let Message::Text(text) = msg else { continue };
+        let Ok(frame) = serde_json::from_str::<ServerMessage>(&text) else {
+            continue;
+        };
+        let sent = match frame {
+            ServerMessage::Fetch { id, .. } => answer(&mut ws, id, behavior, clock, &finish).await,
+            ServerMessage::Ping => ws.send(Message::text(encode(&TabMessage::Pong))).await,
+            // A burst answer is complete before an abort can arrive; a held one just stays.
+            _ => Ok(()),
+        };
+        if sent.is_err() {
+            break;
+        }
+    }
+}
+
+/// Queues every frame of the answer, then writes them out with one flush.
+async fn answer(
+    ws: &mut Ws,
+    id: JobId,
+    behavior: Behavior,
+    clock: Clock,
+    finish: &str,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let mut headers = BTreeMap::new();
+    headers.insert(CONTENT_TYPE.to_owned(), EVENT_STREAM.to_owned());
+    ws.feed(Message::text(encode(&TabMessage::Response {
+        id,
+        status: STATUS_OK,
+        headers,
+    })))
+    .await?;
+    let lines = match behavior {
+        Behavior::Burst { lines } => lines,
+        Behavior::Hold => 1,
+    };
+    for _ in 0..lines {
+        let data = text_line(&stamp_text(clock.now()));
+        ws.feed(Message::text(encode(&TabMessage::Chunk { id, data })))
+            .await?;
+    }
+    if let Behavior::Burst { .. } = behavior {
+        let data = finish.to_owned();
+        ws.feed(Message::text(encode(&TabMessage::Chunk { id, data })))
+            .await?;
+        ws.feed(Message::text(encode(&TabMessage::Done { id })))
+            .await?;
+    }
+    ws.flush().await
+}
+
+fn encode(msg: &TabMessage) -> String {
+    // Serializing these plain enums cannot fail.
+    serde_json::to_string(msg).unwrap_or_default()
+}
+
+/// `a0:"<text>"` and a newline: one upstream text line.
+pub fn text_line(text: &str) -> String {
+    let json = serde_json::Value::from(text).to_string();
+    let mut line = String::with_capacity(json.len() + 4);
+    line.push(char::from(PARTICIPANT_A));
+    line.push(char::from(TYPE_TEXT));
+    line.push(char::from(TYPE_SEPARATOR));
+    line.push_str(&json);
+    line.push('\n');
+    line
+}
+
+/// `ad:{"finishReason":"stop"}` and a newline.
+pub fn finish_line() -> String {
+    let json = serde_json::json!({ FINISH_REASON_KEY: FINISH_STOP }).to_string();
+    format!(
+        "{}{}{}{json}\n",
+        char::from(PARTICIPANT_A),
+        char::from(TYPE_FINISH),
+        char::from(TYPE_SEPARATOR)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bridge_core::arena::stream::{FinishReason, Participant, StreamEvent, StreamParser};
+
+    #[test]
+    fn answer_lines_parse_as_upstream_text_and_finish() {
+        let mut parser = StreamParser::new(Participant::A);
+        let mut events = parser.push(&text_line("t12 "));
+        events.extend(parser.push(&finish_line()));
+        events.extend(parser.finish());
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(events[0], StreamEvent::Text("t12 ".to_owned()));
+        assert!(matches!(
+            events[1],
+            StreamEvent::Finish {
+                reason: FinishReason::Stop,
+                ..
+            }
+        ));
+    }
+}
