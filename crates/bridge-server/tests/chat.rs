@@ -448,3 +448,53 @@ async fn battle_mode_reads_the_target_side() {
     assert_eq!(v["choices"][0]["finish_reason"], "length");
     let _ = Duration::ZERO;
 }
+
+/// Serves `body` once per connection on a loopback port, for image downloads.
+async fn image_host(body: &'static [u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 2048];
+            let _ = sock.read(&mut buf).await;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = sock.write_all(head.as_bytes()).await;
+            let _ = sock.write_all(body).await;
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_b64_json_downloads_http_images() {
+    let port = image_host(b"\x89PNG fake image bytes").await;
+    let server = TestServer::start(&base_config(""));
+    let _tab = server
+        .tab(move |_| {
+            Reply::lines(&[
+                &format!(
+                    r#"a2:[{{"type":"image","image":"http://127.0.0.1:{port}/a.png","mimeType":"image/png"}}]"#
+                ),
+                r#"ad:{"finishReason":"stop"}"#,
+            ])
+        })
+        .await;
+    let v: Value = client()
+        .post(server.url("/v1/images/generations"))
+        .json(&json!({"model":"image-model","prompt":"x","response_format":"b64_json"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(v["data"][0]["b64_json"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(decoded, b"\x89PNG fake image bytes");
+}

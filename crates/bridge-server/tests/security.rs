@@ -254,6 +254,24 @@ async fn internal_routes_need_loopback_without_origin() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_source_timeout_is_504() {
+    let server = TestServer::start_with(&base_config(""), MODELS, "{}", |o| {
+        o.page_source_timeout = Duration::from_millis(300);
+    });
+    let _tab = server
+        .tab_with(|o| o.answer_page_source = false, |_| hello_reply())
+        .await;
+    let res = client()
+        .post(server.url("/internal/request_model_update"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 504);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "timeout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_reload_applies_and_a_broken_edit_keeps_the_last_good_config() {
     let server = TestServer::start_with(&base_config(""), MODELS, "{}", |o| {
         o.watch_config = true;

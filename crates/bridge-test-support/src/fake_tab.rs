@@ -92,6 +92,8 @@ pub struct FakeTabOptions {
     pub tab_id: String,
     pub answer_pings: bool,
     pub page_html: String,
+    /// Answer `send_page_source` commands (false: stay silent, for timeout tests).
+    pub answer_page_source: bool,
     /// Sent as the capture after `activate_id_capture` (session id, message id), if any.
     pub capture: Option<(String, String)>,
     pub protocol: u32,
@@ -105,6 +107,7 @@ impl FakeTabOptions {
             tab_id: uuid::Uuid::new_v4().to_string(),
             answer_pings: true,
             page_html: "<html><body>fake page</body></html>".to_owned(),
+            answer_page_source: true,
             capture: None,
             protocol: bridge_core::protocol::PROTOCOL_VERSION,
         }
@@ -321,7 +324,7 @@ async fn run(
                             job.abort();
                         }
                     }
-                    ServerMessage::Command { command: Command::SendPageSource, id: Some(id), .. } => {
+                    ServerMessage::Command { command: Command::SendPageSource, id: Some(id), .. } if opts.answer_page_source => {
                         let _ = out_tx.send(Out::Frame(TabMessage::PageSource { id, html: opts.page_html.clone() }));
                     }
                     ServerMessage::Command { command: Command::ActivateIdCapture, report_to: Some(url), .. } => {

@@ -69,7 +69,10 @@ mod tests {
             ("/usr/bin/bridge-server", "the system package manager"),
             ("/nix/store/abc-bridge/bin/bridge-server", "Nix"),
             ("/opt/homebrew/bin/bridge-server", "Homebrew"),
-            ("/usr/local/Cellar/bridge/0.1.0/bin/bridge-server", "Homebrew"),
+            (
+                "/usr/local/Cellar/bridge/0.1.0/bin/bridge-server",
+                "Homebrew",
+            ),
         ] {
             assert_eq!(package_manager(Path::new(path)), Some(manager), "{path}");
             let reason = install_blocker(Path::new(path)).unwrap();
@@ -79,8 +82,14 @@ mod tests {
 
     #[test]
     fn user_paths_are_allowed() {
-        assert_eq!(package_manager(Path::new("/usr/local/bin/bridge-server")), None);
-        assert_eq!(package_manager(Path::new("/home/me/bin/bridge-server")), None);
+        assert_eq!(
+            package_manager(Path::new("/usr/local/bin/bridge-server")),
+            None
+        );
+        assert_eq!(
+            package_manager(Path::new("/home/me/bin/bridge-server")),
+            None
+        );
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(install_blocker(&dir.path().join("bridge-server")), None);
         // The probe leaves nothing behind.

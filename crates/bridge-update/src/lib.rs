@@ -312,9 +312,7 @@ impl Updater {
                 asset: self.asset_name(),
             });
         }
-        let checksum_asset = available
-            .has_checksum
-            .then(|| self.checksum_asset_name());
+        let checksum_asset = available.has_checksum.then(|| self.checksum_asset_name());
         let backend = self.backend(checksum_asset.as_deref(), Some(&path))?;
         let status = backend
             .update_extended()
@@ -401,7 +399,12 @@ impl Updater {
         }
     }
 
-    fn install_error(&self, e: self_update::errors::Error, version: &str, path: &Path) -> UpdateError {
+    fn install_error(
+        &self,
+        e: self_update::errors::Error,
+        version: &str,
+        path: &Path,
+    ) -> UpdateError {
         use self_update::errors::Error as E;
         match e {
             E::ChecksumMismatch { .. } | E::ChecksumSourceInvalid { .. } => {
@@ -471,7 +474,8 @@ mod tests {
             ReleaseSource::from_values(None, None).unwrap(),
             ReleaseSource::default()
         );
-        let s = ReleaseSource::from_values(Some(" me/fork "), Some("http://127.0.0.1:9/api/")).unwrap();
+        let s =
+            ReleaseSource::from_values(Some(" me/fork "), Some("http://127.0.0.1:9/api/")).unwrap();
         assert_eq!(s.slug(), "me/fork");
         assert_eq!(s.api_base, "http://127.0.0.1:9/api");
         let blank = ReleaseSource::from_values(Some(""), Some("  ")).unwrap();
@@ -490,7 +494,10 @@ mod tests {
     fn asset_names_follow_the_release_layout() {
         let u = Updater::new("bridge-server", "0.1.0", ReleaseSource::default())
             .with_target("x86_64-unknown-linux-gnu");
-        assert_eq!(u.asset_name(), "bridge-server-x86_64-unknown-linux-gnu.tar.gz");
+        assert_eq!(
+            u.asset_name(),
+            "bridge-server-x86_64-unknown-linux-gnu.tar.gz"
+        );
         assert_eq!(
             u.checksum_asset_name(),
             "bridge-server-x86_64-unknown-linux-gnu.tar.gz.sha256"
