@@ -29,9 +29,10 @@ export const MODEL_NAMES = {
 };
 
 function writeConfig(dir, { flow, apiKey, extra }) {
+  // The evaluation flow needs no captured ids: leave them out, as a new user would.
+  const ids = flow === 'retry' ? { session_id: PAGE_SESSION_ID, message_id: PAGE_MESSAGE_ID } : {};
   const config = {
-    session_id: PAGE_SESSION_ID,
-    message_id: PAGE_MESSAGE_ID,
+    ...ids,
     upstream_flow: flow,
     api_key: apiKey || '',
     stream_response_timeout_seconds: 20,

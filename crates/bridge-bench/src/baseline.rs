@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use bridge_core::openai::{
-    ChatCompletion, ChatCompletionChunk, Choice, ChunkChoice, Delta, FinishReason,
-    ResponseMessage,
+    ChatCompletion, ChatCompletionChunk, Choice, ChunkChoice, Delta, FinishReason, ResponseMessage,
 };
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -136,7 +135,7 @@ async fn answer(
             };
             Ok::<_, Infallible>(Frame::data(bytes))
         });
-        (StreamBody::new(frames).boxed(), EVENT_STREAM)
+        (BodyExt::boxed(StreamBody::new(frames)), EVENT_STREAM)
     } else {
         let text: String = (0..answerer.lines)
             .map(|_| stamp_text(answerer.clock.now()))
@@ -165,7 +164,12 @@ async fn answer(
 
 /// `data: {chunk}\n\n`, serialized as the relay serializes it.
 fn sse_chunk(id: &str, created: i64, delta: Delta<'_>, finish: Option<FinishReason>) -> Bytes {
-    let chunk = ChatCompletionChunk::new(id, created, MODEL_NAME, vec![ChunkChoice::new(0, delta, finish)]);
+    let chunk = ChatCompletionChunk::new(
+        id,
+        created,
+        MODEL_NAME,
+        vec![ChunkChoice::new(0, delta, finish)],
+    );
     let mut buf = Vec::with_capacity(192);
     buf.extend_from_slice(SSE_DATA);
     let _ = serde_json::to_writer(&mut buf, &chunk);

@@ -114,9 +114,9 @@ pub async fn drive(client: &reqwest::Client, spec: &LoadSpec, clock: Clock) -> L
             let client = client.clone();
             let spec = spec.clone();
             let body = body.clone();
-            tokio::spawn(async move {
-                worker(&client, &spec, body, clock, measure_from, end).await
-            })
+            tokio::spawn(
+                async move { worker(&client, &spec, body, clock, measure_from, end).await },
+            )
         })
         .collect();
     let mut total = LoadResult {

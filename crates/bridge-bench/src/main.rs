@@ -1,1 +1,134 @@
-fn main() {}
+//! bridge-bench: a benchmark of the whole relay. It starts the release `bridge-server` on a
+//! free loopback port with a temporary config, connects fake tabs that answer every job at once
+//! with a stamped transcript, drives concurrent OpenAI clients for a fixed time, and runs the
+//! same client loop against a no-relay baseline server in this process. Then it holds many
+//! streams open to measure memory, and times the server's start.
+//!
+//! Modules:
+//! - [`stamp`]: send times carried in the answer text, one clock for the process.
+//! - [`server`]: the server process, its temporary config and its memory.
+//! - [`tab`]: the lean fake tab.
+//! - [`client`]: the client workers, answer checks, held streams.
+//! - [`baseline`]: the no-relay SSE server.
+//! - [`stats`]: latency histograms, median/min/max over runs.
+//! - [`run`]: the measurements.
+//! - [`report`]: printing and the targets.
+
+mod baseline;
+mod client;
+mod report;
+mod run;
+mod server;
+mod stamp;
+mod stats;
+mod tab;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::Parser;
+
+/// Benchmark of the lmarena-bridge relay (bridge-server + fake tabs + OpenAI clients) against
+/// a no-relay baseline. Build first: cargo build --release -p bridge-server -p bridge-bench
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// The bridge-server binary to benchmark.
+    #[arg(long, default_value = "target/release/bridge-server")]
+    server: PathBuf,
+    /// Fake tabs connected to the server (K).
+    #[arg(short = 'k', long, default_value_t = 1)]
+    tabs: usize,
+    /// Text lines (deltas) in every answer (L).
+    #[arg(short = 'l', long, default_value_t = 20)]
+    lines: usize,
+    /// Concurrent clients (C); a comma-separated list runs each level.
+    #[arg(short = 'c', long, value_delimiter = ',', default_values_t = [8, 64])]
+    concurrency: Vec<usize>,
+    /// Measured seconds of each load run (D).
+    #[arg(short = 'd', long, default_value_t = 5.0)]
+    duration: f64,
+    /// Seconds of each load run before measuring starts.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Non-streaming requests instead of streaming ones.
+    #[arg(long)]
+    no_stream: bool,
+    /// Repeat every load run this many times; figures are the median, with min and max.
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+    /// Streams held open in the memory run (0 skips it).
+    #[arg(long, default_value_t = 1000)]
+    memory: usize,
+    /// Server starts timed (0 skips them).
+    #[arg(long, default_value_t = 5)]
+    starts: usize,
+    /// RUST_LOG of the server (its log goes to a file in the temporary config directory).
+    #[arg(long, default_value = "info")]
+    server_log: String,
+    /// Skip the no-relay baseline.
+    #[arg(long)]
+    no_baseline: bool,
+    /// Sessions in the model's pool for the load runs (default: 4 per client, at least 16).
+    /// Requests to one session never run at once, so fewer than C make clients wait.
+    #[arg(long)]
+    sessions: Option<usize>,
+}
+
+fn seconds(value: f64, name: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|_| anyhow::anyhow!("--{name} must be >= 0"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.tabs == 0 || args.lines == 0 || args.runs == 0 {
+        bail!("--tabs, --lines and --runs must be at least 1");
+    }
+    if args.concurrency.contains(&0) {
+        bail!("--concurrency values must be at least 1");
+    }
+    let plan = run::Plan {
+        server: args.server,
+        tabs: args.tabs,
+        lines: args.lines,
+        concurrency: args.concurrency,
+        duration: seconds(args.duration, "duration")?,
+        warmup: seconds(args.warmup, "warmup")?,
+        stream: !args.no_stream,
+        runs: args.runs,
+        memory: args.memory,
+        starts: args.starts,
+        server_log: args.server_log,
+        baseline: !args.no_baseline,
+        sessions: args.sessions,
+    };
+    if !plan.server.is_file() {
+        bail!(
+            "{} not found; build it first: cargo build --release -p bridge-server -p bridge-bench",
+            plan.server.display()
+        );
+    }
+    let clock = stamp::Clock::new();
+    let starts_ms = run::measure_starts(&plan).await?;
+    let levels = run::load_runs(&plan, clock).await?;
+    let memory = if plan.memory > 0 {
+        Some(run::memory_run(&plan, clock).await?)
+    } else {
+        None
+    };
+    let report = report::Report {
+        plan,
+        machine: report::machine(),
+        starts_ms,
+        levels,
+        memory,
+    };
+    print!("{}", report.render());
+    let (errors, _) = report.errors();
+    if errors > 0 {
+        bail!("{errors} errors: the relay must answer every request correctly");
+    }
+    Ok(())
+}

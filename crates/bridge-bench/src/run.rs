@@ -12,10 +12,11 @@ use crate::server::{Memory, ServerProcess};
 use crate::stamp::Clock;
 use crate::tab::{self, Behavior};
 
-/// Sessions in the pool of a load-run server: enough that round-robin picks never land on a
-/// session still busy with an earlier request (those would wait, by design).
-const MIN_POOL_SESSIONS: usize = 1024;
-const POOL_SESSIONS_PER_CLIENT: usize = 16;
+/// Sessions in the pool of a load-run server: enough that round-robin picks seldom land on a
+/// session still busy with an earlier request (that request would wait, by design), and few
+/// enough to look like a real config (the server's per-request work grows with the pool).
+const MIN_POOL_SESSIONS: usize = 16;
+const POOL_SESSIONS_PER_CLIENT: usize = 4;
 /// Sessions of the server timed at start: a small, typical config.
 const START_POOL_SESSIONS: usize = 4;
 /// How long the memory run waits for all its streams to open.
@@ -36,6 +37,8 @@ pub struct Plan {
     pub starts: usize,
     pub server_log: String,
     pub baseline: bool,
+    /// Sessions in the model's pool for load runs; `None`: 4 per client, at least 16.
+    pub sessions: Option<usize>,
 }
 
 /// One load run of the relay and, if asked, of the baseline.
@@ -118,7 +121,9 @@ pub async fn relay_run(
     concurrency: usize,
     clock: Clock,
 ) -> anyhow::Result<(LoadResult, Memory)> {
-    let sessions = MIN_POOL_SESSIONS.max(concurrency * POOL_SESSIONS_PER_CLIENT);
+    let sessions = plan
+        .sessions
+        .unwrap_or(MIN_POOL_SESSIONS.max(concurrency * POOL_SESSIONS_PER_CLIENT));
     let server = start_server(plan, sessions).await?;
     let tabs = tab::connect(
         server.port,
@@ -127,7 +132,12 @@ pub async fn relay_run(
         clock,
     )
     .await
-    .with_context(|| format!("fake tabs could not connect; server log:\n{}", server.log_tail()))?;
+    .with_context(|| {
+        format!(
+            "fake tabs could not connect; server log:\n{}",
+            server.log_tail()
+        )
+    })?;
     let http = client::http_client(concurrency)?;
     let result = client::drive(&http, &spec(plan, &server.base_url(), concurrency), clock).await;
     let memory = server.memory()?;

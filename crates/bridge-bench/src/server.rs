@@ -66,7 +66,13 @@ pub fn parse_status(text: &str) -> Option<Memory> {
     let field = |name: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
     };
     Some(Memory {
         rss_kib: field("VmRSS:")?,
@@ -145,8 +151,7 @@ impl ServerProcess {
 
     pub fn memory(&self) -> anyhow::Result<Memory> {
         let path = format!("/proc/{}/status", self.child.id());
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
         parse_status(&text).with_context(|| format!("no VmRSS/VmHWM in {path}"))
     }
 
@@ -189,7 +194,8 @@ mod tests {
 
     #[test]
     fn status_memory_fields_are_read() {
-        let text = "Name:\tbridge-server\nVmPeak:\t  100 kB\nVmHWM:\t    8200 kB\nVmRSS:\t    7100 kB\n";
+        let text =
+            "Name:\tbridge-server\nVmPeak:\t  100 kB\nVmHWM:\t    8200 kB\nVmRSS:\t    7100 kB\n";
         assert_eq!(
             parse_status(text),
             Some(Memory {

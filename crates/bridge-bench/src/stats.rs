@@ -30,6 +30,7 @@ impl Latencies {
         let _ = self.hist.add(&other.hist);
     }
 
+    #[cfg(test)]
     pub fn count(&self) -> u64 {
         self.hist.len()
     }

@@ -77,6 +77,7 @@ fn every_key_is_read() {
         total_timeout_seconds: 900,
         reasoning_output: ReasoningOutput::ThinkTags,
         max_request_bytes: 1_048_576,
+        evaluation_history_size: 512,
     };
     assert_eq!(c, expected);
 }

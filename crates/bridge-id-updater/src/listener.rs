@@ -69,6 +69,15 @@ struct Shared {
     answered: Notify,
 }
 
+impl Shared {
+    fn refuse(&self, status: StatusCode, reason: String) {
+        let _ = self.events.send(Event::Refused {
+            status: status.as_u16(),
+            reason,
+        });
+    }
+}
+
 /// A bound listener serving in the background until dropped.
 pub struct CaptureListener {
     port: u16,
@@ -209,12 +218,7 @@ async fn handle(
     shared: &Shared,
     delivered: &AtomicBool,
 ) -> Response<Full<Bytes>> {
-    let refuse = |status: StatusCode, reason: String| {
-        let _ = shared.events.send(Event::Refused {
-            status: status.as_u16(),
-            reason,
-        });
-    };
+    let refuse = |status: StatusCode, reason: String| shared.refuse(status, reason);
     let what = format!("{} {}", req.method(), quote(req.uri().path()));
     let origin_header = req.headers().get(header::ORIGIN);
     let described_origin = origin_header
@@ -257,7 +261,7 @@ async fn handle(
                 );
                 return json(StatusCode::FORBIDDEN, r#"{"error":"origin not allowed"}"#);
             };
-            let mut res = report(req, &origin, shared, delivered, &refuse).await;
+            let mut res = report(req, &origin, shared, delivered).await;
             add_cors(&mut res, &origin);
             res
         }
@@ -269,8 +273,8 @@ async fn report(
     origin: &str,
     shared: &Shared,
     delivered: &AtomicBool,
-    refuse: &dyn Fn(StatusCode, String),
 ) -> Response<Full<Bytes>> {
+    let refuse = |status: StatusCode, reason: String| shared.refuse(status, reason);
     let body = Limited::new(req.into_body(), MAX_REPORT_BYTES).collect();
     let body = match tokio::time::timeout(READ_TIMEOUT, body).await {
         Ok(Ok(collected)) => collected.to_bytes(),
@@ -279,7 +283,10 @@ async fn report(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("a report from {origin} larger than {MAX_REPORT_BYTES} bytes"),
             );
-            return json(StatusCode::PAYLOAD_TOO_LARGE, r#"{"error":"body too large"}"#);
+            return json(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                r#"{"error":"body too large"}"#,
+            );
         }
         Ok(Err(_)) | Err(_) => {
             refuse(
@@ -398,7 +405,13 @@ mod tests {
         for m in [Method::GET, Method::HEAD, Method::PUT, Method::DELETE] {
             assert_eq!(route(&m, "/update"), Route::MethodNotAllowed);
         }
-        for p in ["/", "/config.jsonc", "/update/", "/UPDATE", "/../config/config.jsonc"] {
+        for p in [
+            "/",
+            "/config.jsonc",
+            "/update/",
+            "/UPDATE",
+            "/../config/config.jsonc",
+        ] {
             assert_eq!(route(&Method::POST, p), Route::NotFound, "{p}");
             assert_eq!(route(&Method::GET, p), Route::NotFound, "{p}");
         }
@@ -520,9 +533,14 @@ mod tests {
         assert_eq!(status, 403);
         assert!(reason.contains("\"https://evil.example\""), "{reason}");
         for origin in [Some("https://evil.example"), None] {
-            let res =
-                client_call(port, reqwest::Method::POST, "/update", origin, Some(good.clone()))
-                    .await;
+            let res = client_call(
+                port,
+                reqwest::Method::POST,
+                "/update",
+                origin,
+                Some(good.clone()),
+            )
+            .await;
             assert_eq!(res.status(), 403, "{origin:?}");
             assert!(res.headers().get("access-control-allow-origin").is_none());
             assert_eq!(refused(listener.next_event().await).0, 403);

@@ -154,7 +154,8 @@ mod tests {
 
     #[test]
     fn messages_quote_the_server() {
-        let body = r#"{"error":{"message":"No LMArena tab\nis connected.","code":"no_tab_connected"}}"#;
+        let body =
+            r#"{"error":{"message":"No LMArena tab\nis connected.","code":"no_tab_connected"}}"#;
         let f = status_failure(StatusCode::SERVICE_UNAVAILABLE, body, false);
         let text = f.to_string();
         assert!(

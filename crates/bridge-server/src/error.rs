@@ -18,6 +18,8 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// Sends `x-should-retry: false` so official clients do not retry blindly.
     pub no_retry: bool,
+    /// The LMArena HTTP status this error came from, if any.
+    pub upstream_status: Option<u16>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -36,6 +38,7 @@ impl ApiError {
             code: None,
             retry_after: None,
             no_retry: false,
+            upstream_status: None,
         }
     }
 

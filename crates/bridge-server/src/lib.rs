@@ -5,22 +5,28 @@
 //! - [`pool`]: the tab pool, leases, queue, job routing.
 //! - [`ws`]: the tabs' WebSocket (`/ws`).
 //! - [`relay`]: running one upstream job on a tab, with retries and timeouts.
+//! - [`evaluation`]: the `evaluation` flow's conversation memory and request planning.
 //! - [`output`]: OpenAI chunks and SSE framing.
 //! - [`routes`]: HTTP handlers.
 //! - [`security`]: API key, CORS, request ids and the request log line.
+//! - [`stats`]: request statistics and Prometheus metrics for `/status` and `/metrics`.
+//! - [`autoupdate`]: the background update check at startup (and opt-in auto-update).
 //! - [`watch`]: config directory watcher.
 //! - [`error`]: the OpenAI-shaped error type.
 //!
 //! [`run`] serves on a given listener until a shutdown future resolves, so tests start the
 //! real server on port 0.
 
+pub mod autoupdate;
 pub mod error;
+pub mod evaluation;
 pub mod output;
 pub mod pool;
 pub mod relay;
 pub mod routes;
 pub mod security;
 pub mod state;
+pub mod stats;
 pub mod watch;
 pub mod ws;
 
@@ -52,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws", web::get().to(ws::ws_route))
         .route("/health", web::get().to(routes::ops::health))
         .route("/status", web::get().to(routes::ops::status))
+        .route("/metrics", web::get().to(routes::ops::metrics))
         .route("/", web::get().to(routes::ops::index))
         .route(
             "/internal/start_id_capture",

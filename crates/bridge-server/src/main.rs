@@ -1,7 +1,13 @@
 use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use clap::Parser;
+
+/// The name releases use for this binary's archives.
+const BIN_NAME: &str = env!("CARGO_PKG_NAME");
 
 /// OpenAI-compatible API server that relays requests to LMArena through a browser tab.
 #[derive(Parser, Debug)]
@@ -16,10 +22,22 @@ struct Args {
     /// Port to listen on (overrides the config key `port`).
     #[arg(long)]
     port: Option<u16>,
+    /// Do not look for a newer release at startup.
+    #[arg(long, env = "BRIDGE_NO_UPDATE_CHECK", value_parser = clap::builder::FalseyValueParser::new())]
+    no_update_check: bool,
+    #[command(flatten)]
+    update: bridge_update::UpdateFlags,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
+    if let Some(action) = args.update.action() {
+        return Ok(bridge_update::run_cli(
+            action,
+            BIN_NAME,
+            env!("CARGO_PKG_VERSION"),
+        ));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -42,17 +60,73 @@ fn main() -> anyhow::Result<()> {
         format!("cannot listen on {host}:{port} (is another bridge-server running?)")
     })?;
     let addr = listener.local_addr()?;
+    let auto_update = loaded.config.enable_auto_update;
     let state = bridge_server::AppState::new(
         loaded,
         bridge_server::ServerOptions::new(args.config_dir.clone()),
     );
+    let restart_rx = if args.no_update_check {
+        None
+    } else {
+        start_update_check(&state, auto_update)
+    };
+    // Set when an automatic update was installed: after the graceful stop, exec it.
+    let restart_into: Arc<Mutex<Option<PathBuf>>> = Arc::default();
+    let restart_slot = restart_into.clone();
     actix_web::rt::System::new().block_on(async move {
         tracing::info!(
-            "bridge-server listening on http://{addr} (OpenAI base URL http://{addr}/v1)"
+            "bridge-server listening on http://{addr} (OpenAI base URL http://{addr}/v1, status page http://{addr}/)"
         );
-        bridge_server::run(listener, state, shutdown_signal()).await
+        let shutdown = async move {
+            match restart_rx {
+                Some(rx) => {
+                    tokio::select! {
+                        _ = shutdown_signal() => {}
+                        Ok(path) = rx => {
+                            tracing::info!("restarting into the updated binary");
+                            *restart_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(path);
+                        }
+                    }
+                }
+                None => shutdown_signal().await,
+            }
+        };
+        bridge_server::run(listener, state, shutdown).await
     })?;
-    Ok(())
+    let path = restart_into
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if let Some(path) = path {
+        let err = bridge_update::reexec(&path);
+        anyhow::bail!(
+            "the update was installed at {} but starting it failed: {err}; start it by hand",
+            path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the background release check; returns the channel that asks for a restart.
+fn start_update_check(
+    state: &bridge_server::AppState,
+    auto_update: bool,
+) -> Option<tokio::sync::oneshot::Receiver<PathBuf>> {
+    let source = match bridge_update::ReleaseSource::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("no update check: {e}");
+            return None;
+        }
+    };
+    let updater = bridge_update::Updater::new(BIN_NAME, env!("CARGO_PKG_VERSION"), source);
+    match bridge_server::autoupdate::spawn(state.clone(), updater, auto_update) {
+        Ok(task) => Some(task.restart),
+        Err(e) => {
+            tracing::warn!("cannot start the update check: {e}");
+            None
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -18,6 +18,8 @@ use crate::state::AppState;
 
 /// Tabs tried for one job before giving up (a tab lost before the first byte).
 const MAX_TAB_ATTEMPTS: usize = 3;
+/// `code` of the error for a refused reCAPTCHA token.
+const RECAPTCHA_FAILED: &str = "recaptcha_failed";
 /// Most of a failed upstream body kept for classification.
 const ERROR_BODY_LIMIT: usize = 4096;
 
@@ -29,6 +31,8 @@ pub struct Dispatch {
     /// Upstream `session_id/message_id`; jobs with the same key never run at once.
     pub session_key: Option<String>,
     pub participant: Participant,
+    /// Set for the `evaluation` flow: what to remember after the answer.
+    pub eval: Option<crate::evaluation::EvalJob>,
 }
 
 /// Maps a pool refusal to the client's error.
@@ -101,8 +105,11 @@ impl RelayJob {
         let first_byte = Duration::from_secs(cfg.first_byte_timeout_seconds.max(1));
         let idle = Duration::from_secs(cfg.stream_response_timeout_seconds.max(1));
         let deadline = Instant::now() + Duration::from_secs(cfg.total_timeout_seconds.max(1));
-        for attempt in 1..=MAX_TAB_ATTEMPTS {
-            let (guard, mut rx) = lease.start_job(|id| ServerMessage::Fetch {
+        let mut recaptcha_retried = false;
+        let mut attempt = 0;
+        while attempt < MAX_TAB_ATTEMPTS {
+            attempt += 1;
+            let (mut guard, mut rx) = lease.start_job(|id| ServerMessage::Fetch {
                 id,
                 request: FetchRequest {
                     path: dispatch.request.path.clone(),
@@ -145,6 +152,19 @@ impl RelayJob {
                 }
                 HeadOutcome::Failed(err) => {
                     state.pool().record_outcome(lease.conn(), false);
+                    // A refused reCAPTCHA token gets one more try: the tab mints a fresh
+                    // token for every fetch.
+                    if err.code.as_deref() == Some(RECAPTCHA_FAILED)
+                        && dispatch.recaptcha.is_some()
+                        && !recaptcha_retried
+                    {
+                        recaptcha_retried = true;
+                        attempt -= 1;
+                        guard.finish();
+                        drop(guard);
+                        tracing::warn!("reCAPTCHA token refused; retrying once with a fresh token");
+                        continue;
+                    }
                     return Err(err);
                 }
                 HeadOutcome::Lost => {
@@ -212,6 +232,7 @@ impl RelayJob {
             match event {
                 Some(JobEvent::Chunk(data)) => {
                     self.bytes += data.len() as u64;
+                    crate::stats::note_upstream_bytes(data.len() as u64);
                     self.parser.push_into(&data, &mut self.scratch);
                     self.pending.extend(self.scratch.drain(..));
                 }
@@ -245,6 +266,14 @@ impl RelayJob {
     }
 }
 
+impl Drop for RelayJob {
+    fn drop(&mut self) {
+        self.state
+            .stats()
+            .upstream_job_done(self.bytes, self.unknown_types());
+    }
+}
+
 /// Waits for the response head; a non-2xx head is followed by the failed body.
 async fn wait_head(
     state: &AppState,
@@ -256,6 +285,7 @@ async fn wait_head(
     loop {
         match rx.recv().await {
             Some(JobEvent::Head { status, headers }) => {
+                state.stats().upstream_status(Some(status));
                 if (200..300).contains(&status) {
                     return HeadOutcome::Ok;
                 }
@@ -275,6 +305,9 @@ async fn wait_head(
                 status,
                 body: failed_body,
             }) => {
+                if head.is_none() {
+                    state.stats().upstream_status(status);
+                }
                 let status = status.or(head.as_ref().map(|h| h.0));
                 let headers = head.map(|h| h.1).unwrap_or_default();
                 let body = failed_body.unwrap_or(body);
@@ -321,7 +354,9 @@ fn upstream_failure(
         tracing::warn!(conn, "Cloudflare challenge in a tab; asking it to reload");
         state.pool().mark_challenged(conn);
     }
-    ApiError::from_upstream(&err)
+    let mut api = ApiError::from_upstream(&err);
+    api.upstream_status = Some(status);
+    api
 }
 
 fn header<'a>(headers: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {

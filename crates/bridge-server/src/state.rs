@@ -10,7 +10,9 @@ use bridge_core::config::{self, Config};
 use bridge_core::models::{Registry, RoundRobin};
 use tokio::sync::watch;
 
+use crate::evaluation::Conversations;
 use crate::pool::TabPool;
+use crate::stats::Stats;
 
 /// Settings that are not user configuration: intervals tests shorten.
 #[derive(Debug, Clone)]
@@ -75,6 +77,8 @@ struct Shared {
     registry: RwLock<Arc<Registry>>,
     reload: Mutex<ReloadStatus>,
     pool: TabPool,
+    conversations: Conversations,
+    stats: Stats,
     strategy: RoundRobin,
     options: ServerOptions,
     started: Instant,
@@ -95,6 +99,7 @@ impl AppState {
             loaded.config.queue_limit,
         );
         let (shutdown_tx, _) = watch::channel(false);
+        let conversations = Conversations::new(loaded.config.evaluation_history_size);
         Self {
             shared: Arc::new(Shared {
                 reload: Mutex::new(ReloadStatus {
@@ -105,6 +110,8 @@ impl AppState {
                 config: RwLock::new(Arc::new(loaded.config)),
                 registry: RwLock::new(Arc::new(loaded.registry)),
                 pool,
+                conversations,
+                stats: Stats::new(),
                 strategy: RoundRobin::default(),
                 options,
                 started: Instant::now(),
@@ -132,6 +139,16 @@ impl AppState {
 
     pub fn pool(&self) -> &TabPool {
         &self.shared.pool
+    }
+
+    /// Conversations of the `evaluation` flow this server created.
+    pub fn conversations(&self) -> &Conversations {
+        &self.shared.conversations
+    }
+
+    /// Request statistics and the Prometheus recorder of this server.
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
     }
 
     pub fn strategy(&self) -> &RoundRobin {
@@ -205,6 +222,7 @@ impl AppState {
     }
 
     pub fn trigger_shutdown(&self) {
+        self.shared.stats.note_shutdown();
         self.shared.shutdown_tx.send_replace(true);
     }
 }

@@ -137,6 +137,7 @@ async fn handle_frame(
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(conn = link.conn, "malformed frame from tab skipped: {e}");
+            state.stats().malformed_frame();
             return true;
         }
     };
@@ -179,6 +180,7 @@ async fn handle_frame(
                 .pool()
                 .add_tab(link.clone(), tab_id, page, origin.to_owned());
             *registered = true;
+            state.stats().tab_connected();
         }
         TabMessage::Response {
             id,

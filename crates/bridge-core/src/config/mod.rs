@@ -70,6 +70,7 @@ pub mod keys {
     pub const TOTAL_TIMEOUT_SECONDS: &str = "total_timeout_seconds";
     pub const REASONING_OUTPUT: &str = "reasoning_output";
     pub const MAX_REQUEST_BYTES: &str = "max_request_bytes";
+    pub const EVALUATION_HISTORY_SIZE: &str = "evaluation_history_size";
 
     /// Every key that sets a [`Config`](super::Config) field.
     pub const KNOWN: &[&str] = &[
@@ -96,6 +97,7 @@ pub mod keys {
         TOTAL_TIMEOUT_SECONDS,
         REASONING_OUTPUT,
         MAX_REQUEST_BYTES,
+        EVALUATION_HISTORY_SIZE,
     ];
 
     /// Keys of the original that this project accepts but does not implement.
@@ -342,6 +344,8 @@ pub struct Config {
     pub reasoning_output: ReasoningOutput,
     /// Largest accepted request body.
     pub max_request_bytes: usize,
+    /// Conversations of the `evaluation` flow remembered for continuation (0 = none).
+    pub evaluation_history_size: usize,
 }
 
 impl Default for Config {
@@ -375,6 +379,7 @@ impl Default for Config {
             total_timeout_seconds: 1800,
             reasoning_output: ReasoningOutput::ReasoningContent,
             max_request_bytes: 32 * 1024 * 1024,
+            evaluation_history_size: 512,
         }
     }
 }
@@ -819,6 +824,10 @@ impl Reader<'_> {
             keys::MAX_CONCURRENT_PER_TAB => {
                 config.max_concurrent_per_tab =
                     self.to_usize(key, v, self.whole_number(key, v, 1)?)?
+            }
+            keys::EVALUATION_HISTORY_SIZE => {
+                config.evaluation_history_size =
+                    self.to_usize(key, v, self.whole_number(key, v, 0)?)?
             }
             keys::MAX_REQUEST_BYTES => {
                 config.max_request_bytes = self.to_usize(key, v, self.whole_number(key, v, 1)?)?

@@ -48,16 +48,14 @@ pub fn prepare(
         )
         .with_param("n"));
     }
-    let flow = model
-        .pool
-        .iter()
-        .find_map(|e| e.flow)
-        .unwrap_or(config.upstream_flow);
+    let flow = model.flow(config.upstream_flow);
     if flow == UpstreamFlow::Evaluation {
-        return Err(ApiError::invalid_request(
-            "upstream_flow \"evaluation\" is not available in this build; set upstream_flow to \"retry\" in config.jsonc.",
-        )
-        .with_param("model"));
+        let dispatches = crate::evaluation::prepare(state, &config, chat, &model, n)?;
+        return Ok(Prepared {
+            model: chat.model.clone(),
+            kind: model.kind,
+            dispatches,
+        });
     }
     let picks = choose_sessions(&model, &config, state.strategy(), n).map_err(|e| {
         ApiError::invalid_request(e.to_string()).with_code("session_not_configured")
@@ -85,6 +83,7 @@ pub fn prepare(
             recaptcha: None,
             session_key: Some(format!("{}/{}", pick.session_id, pick.message_id)),
             participant,
+            eval: None,
         });
     }
     Ok(Prepared {
@@ -110,15 +109,19 @@ pub async fn chat_completions(
     let created = unix_now();
     let (events_tx, events_rx) = mpsc::channel(64);
     let choices = prepared.dispatches.len();
+    let track = state
+        .stats()
+        .begin(&request_id(&req), &prepared.model, chat.stream);
     for (index, dispatch) in prepared.dispatches.into_iter().enumerate() {
-        actix_web::rt::spawn(run_dispatch(
+        actix_web::rt::spawn(track.scope(run_dispatch(
             state.get_ref().clone(),
             index,
             dispatch,
             events_tx.clone(),
-        ));
+        )));
     }
     drop(events_tx);
+    let events_rx = track.observe(events_rx, choices);
     let writer = ChunkWriter::new(id, created, prepared.model, choices);
     if chat.stream {
         let (tx, rx) = mpsc::channel(64);
@@ -162,6 +165,23 @@ pub enum JobMsg {
     Failed(ApiError),
 }
 
+/// Takes a tab (queueing if needed) and starts the upstream job.
+async fn start(
+    state: &AppState,
+    index: &usize,
+    dispatch: &Dispatch,
+    out: &mpsc::Sender<(usize, JobMsg)>,
+) -> Result<RelayJob, ApiError> {
+    let lease = match relay::acquire(state, dispatch, false)? {
+        Acquired::Ready(l) => l,
+        Acquired::Queued(w) => {
+            let _ = out.send((*index, JobMsg::Queued)).await;
+            relay::wait_in_queue(state, w).await?
+        }
+    };
+    RelayJob::start(state, dispatch, lease).await
+}
+
 /// Runs one upstream job and reports its events; ends (aborting the job) as soon as the
 /// answer task stops listening.
 pub async fn run_dispatch(
@@ -171,14 +191,28 @@ pub async fn run_dispatch(
     out: mpsc::Sender<(usize, JobMsg)>,
 ) {
     let work = async {
-        let lease = match relay::acquire(&state, &dispatch, false)? {
-            Acquired::Ready(l) => l,
-            Acquired::Queued(w) => {
-                let _ = out.send((index, JobMsg::Queued)).await;
-                relay::wait_in_queue(&state, w).await?
+        let mut dispatch = dispatch;
+        let mut job = match start(&state, &index, &dispatch, &out).await {
+            Ok(job) => job,
+            Err(e) => {
+                // LMArena no longer knows a conversation this server continued: start a new
+                // one with the history folded in, once.
+                let fallback = dispatch
+                    .eval
+                    .as_mut()
+                    .and_then(|ev| ev.fresh_fallback.take());
+                match fallback {
+                    Some(fresh) if crate::evaluation::continuation_rejected(&e) => {
+                        tracing::warn!(
+                            "continuation refused by LMArena; starting a new conversation"
+                        );
+                        dispatch = *fresh;
+                        start(&state, &index, &dispatch, &out).await?
+                    }
+                    _ => return Err(e),
+                }
             }
         };
-        let mut job = RelayJob::start(&state, &dispatch, lease).await?;
         if out
             .send((index, JobMsg::Started(job.conn())))
             .await
@@ -186,6 +220,7 @@ pub async fn run_dispatch(
         {
             return Ok(());
         }
+        let mut answer = String::new();
         while let Some(event) = job.next_event().await {
             match event? {
                 StreamEvent::Error(message) => {
@@ -195,11 +230,19 @@ pub async fn run_dispatch(
                     .with_code("upstream_inband_error"));
                 }
                 ev => {
+                    if dispatch.eval.is_some() {
+                        if let StreamEvent::Text(t) = &ev {
+                            answer.push_str(t);
+                        }
+                    }
                     if out.send((index, JobMsg::Event(ev))).await.is_err() {
                         return Ok(());
                     }
                 }
             }
+        }
+        if let Some(ev) = &dispatch.eval {
+            state.conversations().record(ev, &answer);
         }
         Ok::<(), ApiError>(())
     };

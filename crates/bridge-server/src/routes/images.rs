@@ -59,12 +59,14 @@ pub async fn generations(
         ))
         .with_param("model"));
     }
-    let (tx, mut rx) = mpsc::channel(16);
+    let (tx, rx) = mpsc::channel(16);
     let choices = prepared.dispatches.len();
+    let track = state.stats().begin(&super::request_id(&req), &model, false);
     for (i, d) in prepared.dispatches.into_iter().enumerate() {
-        actix_web::rt::spawn(run_dispatch(state.get_ref().clone(), i, d, tx.clone()));
+        actix_web::rt::spawn(track.scope(run_dispatch(state.get_ref().clone(), i, d, tx.clone())));
     }
     drop(tx);
+    let mut rx = track.observe(rx, choices);
     let mut urls: Vec<Vec<String>> = vec![Vec::new(); choices];
     while let Some((i, msg)) = rx.recv().await {
         match msg {

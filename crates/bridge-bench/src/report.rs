@@ -1,0 +1,370 @@
+//! Printing the figures (median over runs, with min and max) and checking them against the
+//! targets of the performance issue.
+
+use std::fmt::Write as _;
+
+use crate::client::LoadResult;
+use crate::run::{LevelResult, MemoryResult, Plan};
+use crate::stats::Spread;
+
+/// Targets (2-core machine, release build).
+pub const TARGET_EFFICIENCY: f64 = 0.60;
+pub const TARGET_EFFICIENCY_CONCURRENCY: usize = 8;
+pub const TARGET_EFFICIENCY_LINES: usize = 20;
+pub const TARGET_CHUNK_P99_MS: f64 = 1.0;
+pub const TARGET_CHUNK_CONCURRENCY: usize = 64;
+pub const TARGET_RSS_MIB: f64 = 30.0;
+pub const TARGET_RSS_STREAMS: usize = 1000;
+pub const TARGET_START_MS: f64 = 50.0;
+
+const KIB_PER_MIB: f64 = 1024.0;
+
+/// Everything measured.
+#[derive(Debug)]
+pub struct Report {
+    pub plan: Plan,
+    pub machine: String,
+    pub starts_ms: Vec<f64>,
+    pub levels: Vec<LevelResult>,
+    pub memory: Option<MemoryResult>,
+}
+
+/// One target and whether it was met.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetCheck {
+    pub what: String,
+    pub figure: String,
+    pub met: bool,
+}
+
+/// `nproc × model name` of this machine.
+pub fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|rest| rest.split_once(':'))
+        .map_or("unknown CPU", |(_, m)| m.trim());
+    format!("{cores} cores, {model}")
+}
+
+fn fmt_spread(values: &[f64], decimals: usize) -> String {
+    match Spread::of(values) {
+        None => "-".to_owned(),
+        Some(s) if values.len() == 1 => format!("{:.*}", decimals, s.median),
+        Some(s) => format!(
+            "{:.*} ({:.*}…{:.*})",
+            decimals, s.median, decimals, s.min, decimals, s.max
+        ),
+    }
+}
+
+fn median(values: &[f64]) -> Option<f64> {
+    Spread::of(values).map(|s| s.median)
+}
+
+type Figure = fn(&LoadResult) -> Option<f64>;
+
+const ROWS: &[(&str, Figure, usize)] = &[
+    ("requests/s", |r| Some(r.rps()), 0),
+    ("e2e p50 ms", |r| r.e2e.quantile_ms(0.50), 2),
+    ("e2e p90 ms", |r| r.e2e.quantile_ms(0.90), 2),
+    ("e2e p99 ms", |r| r.e2e.quantile_ms(0.99), 2),
+    ("TTFT p50 ms", |r| r.ttft.quantile_ms(0.50), 2),
+    ("TTFT p99 ms", |r| r.ttft.quantile_ms(0.99), 2),
+    ("chunk p50 ms", |r| r.chunk.quantile_ms(0.50), 3),
+    ("chunk p99 ms", |r| r.chunk.quantile_ms(0.99), 3),
+    ("errors", |r| Some(r.errors as f64), 0),
+];
+
+impl Report {
+    /// Errors of every run, and the first message of each kind of run that had one.
+    pub fn errors(&self) -> (u64, Vec<String>) {
+        let mut total = 0;
+        let mut first = Vec::new();
+        for level in &self.levels {
+            for run in &level.runs {
+                for r in std::iter::once(&run.relay).chain(run.baseline.as_ref()) {
+                    total += r.errors;
+                    if let Some(e) = &r.first_error {
+                        first.push(format!("C={}: {e}", level.concurrency));
+                    }
+                }
+            }
+        }
+        if let Some(m) = &self.memory {
+            total += m.errors.len() as u64;
+            first.extend(m.errors.iter().take(1).map(|e| format!("memory run: {e}")));
+        }
+        (total, first)
+    }
+
+    pub fn render(&self) -> String {
+        let p = &self.plan;
+        let mut out = String::new();
+        let _ = writeln!(out, "bridge-bench: the relay against a no-relay baseline");
+        let _ = writeln!(out, "machine: {}", self.machine);
+        let _ = writeln!(
+            out,
+            "server: {}; K={} tabs, L={} lines, {}, D={} s after {} s warm-up, {} run(s): median (min…max)",
+            p.server.display(),
+            p.tabs,
+            p.lines,
+            if p.stream { "streaming" } else { "not streaming" },
+            p.duration.as_secs_f64(),
+            p.warmup.as_secs_f64(),
+            p.runs
+        );
+        if !self.starts_ms.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nstart to listening: {} ms over {} starts",
+                fmt_spread(&self.starts_ms, 1),
+                self.starts_ms.len()
+            );
+        }
+        for level in &self.levels {
+            let _ = writeln!(out, "\nC={}", level.concurrency);
+            let _ = writeln!(out, "  {:<20}{:<30}{}", "", "relay", "baseline");
+            for (name, figure, decimals) in ROWS {
+                let relay: Vec<f64> = level.runs.iter().filter_map(|r| figure(&r.relay)).collect();
+                let base: Vec<f64> = level
+                    .runs
+                    .iter()
+                    .filter_map(|r| r.baseline.as_ref().and_then(figure))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "  {:<20}{:<30}{}",
+                    name,
+                    fmt_spread(&relay, *decimals),
+                    fmt_spread(&base, *decimals)
+                );
+            }
+            let peak: Vec<f64> = level
+                .runs
+                .iter()
+                .map(|r| r.relay_peak.peak_kib as f64 / KIB_PER_MIB)
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {:<20}{}",
+                "peak server RSS MiB",
+                fmt_spread(&peak, 1)
+            );
+            let eff = efficiencies(level);
+            if !eff.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  relay efficiency (relay rps / baseline rps): {}",
+                    fmt_spread(&eff, 2)
+                );
+            }
+        }
+        if let Some(m) = &self.memory {
+            let _ = writeln!(
+                out,
+                "\nmemory: {} of {} streams open; server RSS {:.1} MiB before, {:.1} MiB with them (peak {:.1} MiB); {} per stream",
+                m.open,
+                m.streams,
+                m.before.rss_kib as f64 / KIB_PER_MIB,
+                m.with.rss_kib as f64 / KIB_PER_MIB,
+                m.with.peak_kib as f64 / KIB_PER_MIB,
+                m.per_stream_kib()
+                    .map_or("-".to_owned(), |k| format!("{k:.1} KiB"))
+            );
+        }
+        let (errors, messages) = self.errors();
+        let _ = writeln!(out, "\nerrors: {errors}");
+        for m in messages.iter().take(5) {
+            let _ = writeln!(out, "  {m}");
+        }
+        let checks = self.targets();
+        if !checks.is_empty() {
+            let _ = writeln!(out, "\ntargets:");
+            for t in &checks {
+                let mark = if t.met { "met   " } else { "MISSED" };
+                let _ = writeln!(out, "  {mark} {}: {}", t.what, t.figure);
+            }
+        }
+        out
+    }
+
+    /// The targets this run's settings can speak to, with the median figures.
+    pub fn targets(&self) -> Vec<TargetCheck> {
+        let p = &self.plan;
+        let mut checks = Vec::new();
+        if let Some(start) = median(&self.starts_ms) {
+            checks.push(TargetCheck {
+                what: format!("start to listening <= {TARGET_START_MS} ms"),
+                figure: format!("{start:.1} ms"),
+                met: start <= TARGET_START_MS,
+            });
+        }
+        for level in &self.levels {
+            if p.stream
+                && p.lines == TARGET_EFFICIENCY_LINES
+                && level.concurrency == TARGET_EFFICIENCY_CONCURRENCY
+            {
+                if let Some(eff) = median(&efficiencies(level)) {
+                    checks.push(TargetCheck {
+                        what: format!(
+                            "relay throughput >= {:.0}% of baseline at C={}, L={}",
+                            TARGET_EFFICIENCY * 100.0,
+                            TARGET_EFFICIENCY_CONCURRENCY,
+                            TARGET_EFFICIENCY_LINES
+                        ),
+                        figure: format!("{:.0}%", eff * 100.0),
+                        met: eff >= TARGET_EFFICIENCY,
+                    });
+                }
+            }
+            if p.stream && level.concurrency == TARGET_CHUNK_CONCURRENCY {
+                let p99: Vec<f64> = level
+                    .runs
+                    .iter()
+                    .filter_map(|r| r.relay.chunk.quantile_ms(0.99))
+                    .collect();
+                if let Some(p99) = median(&p99) {
+                    checks.push(TargetCheck {
+                        what: format!(
+                            "per-chunk added latency p99 <= {TARGET_CHUNK_P99_MS} ms at C={TARGET_CHUNK_CONCURRENCY}"
+                        ),
+                        figure: format!("{p99:.3} ms"),
+                        met: p99 <= TARGET_CHUNK_P99_MS,
+                    });
+                }
+            }
+        }
+        if let Some(m) = &self.memory {
+            if m.streams >= TARGET_RSS_STREAMS {
+                let mib = m.with.rss_kib as f64 / KIB_PER_MIB;
+                checks.push(TargetCheck {
+                    what: format!(
+                        "server RSS <= {TARGET_RSS_MIB} MiB with {} open streams",
+                        m.streams
+                    ),
+                    figure: format!("{mib:.1} MiB"),
+                    met: mib <= TARGET_RSS_MIB && m.open == m.streams,
+                });
+            }
+        }
+        let (errors, _) = self.errors();
+        checks.push(TargetCheck {
+            what: "zero errors".to_owned(),
+            figure: errors.to_string(),
+            met: errors == 0,
+        });
+        checks
+    }
+}
+
+/// Relay rps / baseline rps of each run.
+fn efficiencies(level: &LevelResult) -> Vec<f64> {
+    level
+        .runs
+        .iter()
+        .filter_map(|r| {
+            let base = r.baseline.as_ref()?.rps();
+            (base > 0.0).then(|| r.relay.rps() / base)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::RunPair;
+    use crate::server::Memory;
+    use std::time::Duration;
+
+    fn plan() -> Plan {
+        Plan {
+            server: "bridge-server".into(),
+            tabs: 1,
+            lines: 20,
+            concurrency: vec![8],
+            duration: Duration::from_secs(1),
+            warmup: Duration::ZERO,
+            stream: true,
+            runs: 1,
+            memory: 0,
+            starts: 1,
+            server_log: "info".into(),
+            baseline: true,
+            sessions: None,
+        }
+    }
+
+    fn load(completed: u64, errors: u64) -> LoadResult {
+        LoadResult {
+            completed,
+            window: Duration::from_secs(1),
+            errors,
+            ..LoadResult::default()
+        }
+    }
+
+    fn report(relay: u64, base: u64, relay_errors: u64) -> Report {
+        Report {
+            plan: plan(),
+            machine: "test".into(),
+            starts_ms: vec![10.0, 70.0, 20.0],
+            levels: vec![LevelResult {
+                concurrency: 8,
+                runs: vec![RunPair {
+                    relay: load(relay, relay_errors),
+                    relay_peak: Memory {
+                        rss_kib: 1,
+                        peak_kib: 2048,
+                    },
+                    baseline: Some(load(base, 0)),
+                }],
+            }],
+            memory: None,
+        }
+    }
+
+    #[test]
+    fn efficiency_target_uses_the_rps_ratio() {
+        let r = report(700, 1000, 0);
+        let checks = r.targets();
+        let eff = checks
+            .iter()
+            .find(|c| c.what.contains("throughput"))
+            .unwrap();
+        assert!(eff.met);
+        assert_eq!(eff.figure, "70%");
+        let start = checks.iter().find(|c| c.what.contains("start")).unwrap();
+        assert_eq!(start.figure, "20.0 ms", "median of the starts");
+        let low = report(500, 1000, 0);
+        assert!(
+            !low.targets()
+                .iter()
+                .find(|c| c.what.contains("throughput"))
+                .unwrap()
+                .met
+        );
+    }
+
+    #[test]
+    fn errors_fail_the_zero_errors_target_and_are_printed() {
+        let r = report(700, 1000, 3);
+        assert_eq!(r.errors().0, 3);
+        let zero = r
+            .targets()
+            .into_iter()
+            .find(|c| c.what == "zero errors")
+            .unwrap();
+        assert!(!zero.met);
+        assert!(r.render().contains("errors: 3"));
+    }
+
+    #[test]
+    fn spread_format_shows_min_and_max_only_for_several_runs() {
+        assert_eq!(fmt_spread(&[1.234], 2), "1.23");
+        assert_eq!(fmt_spread(&[3.0, 1.0, 2.0], 1), "2.0 (1.0…3.0)");
+        assert_eq!(fmt_spread(&[], 1), "-");
+    }
+}

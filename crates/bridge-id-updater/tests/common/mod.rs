@@ -1,0 +1,222 @@
+//! Harness for the CLI tests: the real bridge-server on port 0 in its own actix thread, fake
+//! userscript tabs on a Tokio runtime, temp config directories and the command.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use bridge_core::protocol::{Command as TabCommand, ServerMessage};
+use bridge_server::{AppState, ServerOptions};
+use bridge_test_support::fake_tab::{FakeTab, FakeTabOptions, Handler, Reply};
+
+/// The api_key of `tests/fixtures/config/original.jsonc`.
+pub const API_KEY: &str = "sk-local-test-key";
+/// What the fake tab captures.
+pub const SESSION: &str = "3c4d5e6f-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
+pub const MESSAGE: &str = "9e8d7c6b-5a4f-4e3d-9c2b-1a0f9e8d7c6b";
+/// The session already in the pool of `gpt-5` in [`config_dir`].
+pub const OLD_SESSION: &str = "aaaaaaaa-0000-4000-8000-000000000001";
+pub const OLD_MESSAGE: &str = "aaaaaaaa-0000-4000-8000-000000000002";
+
+pub const MODELS: &str = r#"{
+  "gpt-5": "0198a1b2-0000-7000-8000-000000000001",
+  "web-search": "0198a1b2-0000-7000-8000-000000000002:search"
+}"#;
+
+pub fn fixture_config() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/config/original.jsonc")
+}
+
+/// A temp config dir: the original project's config.jsonc (comments, api_key
+/// [`API_KEY`]), two models, and a pool of one session for `gpt-5`.
+pub fn config_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture_config(), dir.path().join("config.jsonc")).unwrap();
+    std::fs::write(dir.path().join("models.json"), MODELS).unwrap();
+    let map = format!(
+        r#"{{"gpt-5": {{"session_id": "{OLD_SESSION}", "message_id": "{OLD_MESSAGE}", "mode": "direct_chat"}}}}"#
+    );
+    std::fs::write(dir.path().join("model_endpoint_map.json"), map).unwrap();
+    dir
+}
+
+pub fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap()
+}
+
+/// The bytes of every file in `dir`, by name: to check that nothing was written.
+pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().into_string().unwrap(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The lines that differ between two texts with the same number of lines, as (old, new).
+pub fn changed_lines(before: &str, after: &str) -> Vec<(String, String)> {
+    assert_eq!(
+        before.lines().count(),
+        after.lines().count(),
+        "line count changed:\n{after}"
+    );
+    before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect()
+}
+
+/// A port with nothing listening on it.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// The binary, with the environment it reads cleared and a bound on its run time.
+pub fn updater(dir: &Path) -> Command {
+    let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("bridge-id-updater");
+    cmd.env_remove("BRIDGE_CONFIG_DIR")
+        .env_remove("RUST_LOG")
+        .env("RUST_BACKTRACE", "1")
+        .arg("--config-dir")
+        .arg(dir)
+        .timeout(Duration::from_secs(60));
+    cmd
+}
+
+/// Checks shared by every failing run: the code, a one-line `error:` message, no panic.
+pub fn assert_failure(output: &std::process::Output, code: i32) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line expected: {stderr}");
+    errors[0].to_owned()
+}
+
+/// bridge-server on a loopback port, with a runtime for fake tabs.
+pub struct Server {
+    pub port: u16,
+    state: AppState,
+    _dir: tempfile::TempDir,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Server {
+    /// A server whose config has `api_key` (empty for none).
+    pub fn start(api_key: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!("{{\n  // test server\n  \"api_key\": \"{api_key}\"\n}}\n");
+        std::fs::write(dir.path().join("config.jsonc"), config).unwrap();
+        std::fs::write(dir.path().join("models.json"), MODELS).unwrap();
+        std::fs::write(dir.path().join("model_endpoint_map.json"), "{}").unwrap();
+        let loaded = bridge_server::load_dir(dir.path()).unwrap();
+        let mut options = ServerOptions::new(dir.path());
+        options.watch_config = false;
+        options.shutdown_grace = Duration::from_millis(200);
+        let state = AppState::new(loaded, options);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let server_state = state.clone();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                std::thread::spawn(move || {
+                    let _ = stop_rx.recv();
+                    let _ = tx.send(());
+                });
+                let _ = bridge_server::run(listener, server_state, async move {
+                    let _ = rx.await;
+                })
+                .await;
+            });
+        });
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        Server {
+            port,
+            state,
+            _dir: dir,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            rt,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A connected fake tab that reports `capture` when armed (or never, with `None`).
+    pub fn tab(&self, capture: Option<(&str, &str)>) -> FakeTab {
+        let mut opts = FakeTabOptions::new(self.port);
+        opts.capture = capture.map(|(s, m)| (s.to_owned(), m.to_owned()));
+        let handler: Handler = Arc::new(|_| Reply::Hang);
+        let before = self.state.pool().tab_count();
+        let tab = self
+            .rt
+            .block_on(FakeTab::connect(opts, handler))
+            .expect("fake tab connects");
+        // The pool registers the tab right after welcome; wait until it is there.
+        self.rt.block_on(async {
+            for _ in 0..400 {
+                if self.state.pool().tab_count() > before {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            panic!("the server did not register the tab");
+        });
+        tab
+    }
+
+    /// The `report_to` of the first `activate_id_capture` the tab got within `timeout`.
+    pub fn capture_command(&self, tab: &FakeTab, timeout: Duration) -> Option<String> {
+        let frame = self.rt.block_on(tab.wait_for(timeout, |f| {
+            matches!(
+                f,
+                ServerMessage::Command {
+                    command: TabCommand::ActivateIdCapture,
+                    ..
+                }
+            )
+        }))?;
+        match frame {
+            ServerMessage::Command { report_to, .. } => report_to,
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The update check bridge-server runs at startup. It runs on its own thread, so startup never
+//! waits for the network, and a failed check only logs. When a newer release exists it is
+//! logged and shown on `/status`; only with `enable_auto_update: true` is it installed, and then
+//! the server is asked to restart once no request is in flight (the binary's `main` stops the
+//! server gracefully and re-executes the new binary).
+
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bridge_update::{CheckOutcome, UpdateOutcome, Updater};
+use tokio::sync::oneshot;
+
+use crate::state::AppState;
+use crate::stats::UpdateInfo;
+
+/// Longest wait for in-flight requests before restarting anyway (the graceful stop still gives
+/// them `shutdown_grace`).
+const DRAIN_LIMIT: Duration = Duration::from_secs(15 * 60);
+
+/// The running check.
+#[derive(Debug)]
+pub struct UpdateTask {
+    /// The check thread; it ends after the check (or after the drain wait).
+    pub thread: JoinHandle<()>,
+    /// Yields the path of the installed binary when the server should restart into it; closes
+    /// without a value otherwise.
+    pub restart: oneshot::Receiver<PathBuf>,
+}
+
+/// Starts the check on a background thread and returns at once. With `install`, a newer
+/// release is downloaded, verified and installed over `updater`'s install path.
+pub fn spawn(state: AppState, updater: Updater, install: bool) -> std::io::Result<UpdateTask> {
+    let (tx, rx) = oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name("update-check".to_owned())
+        .spawn(move || {
+            if let Some(path) = run(&state, &updater, install) {
+                if !state.stats().wait_until_idle(DRAIN_LIMIT) {
+                    tracing::warn!(
+                        "requests still in flight after {} s; restarting anyway",
+                        DRAIN_LIMIT.as_secs()
+                    );
+                }
+                let _ = tx.send(path);
+            }
+        })?;
+    Ok(UpdateTask {
+        thread,
+        restart: rx,
+    })
+}
+
+/// The check itself; returns the installed path when a restart is due.
+fn run(state: &AppState, updater: &Updater, install: bool) -> Option<PathBuf> {
+    let bin = updater.bin_name().to_owned();
+    let current = updater.current_version().to_owned();
+    let info = |state_name: &'static str, latest: Option<String>, message: String| UpdateInfo {
+        state: state_name,
+        current: current.clone(),
+        latest,
+        message,
+    };
+    let available = match updater.check() {
+        Ok(CheckOutcome::UpToDate { .. }) => {
+            tracing::info!("{bin} {current} is the newest release");
+            state.stats().set_update(info(
+                "up_to_date",
+                None,
+                "This is the newest release.".into(),
+            ));
+            return None;
+        }
+        Ok(CheckOutcome::Available(a)) => a,
+        Err(e) => {
+            tracing::warn!("update check failed (the server works as before): {e}");
+            state
+                .stats()
+                .set_update(info("failed", None, format!("Update check failed: {e}")));
+            return None;
+        }
+    };
+    if !install {
+        let message = format!(
+            "{bin} {} is available (running {current}). Stop the server and run `{bin} --update`, \
+             or set \"enable_auto_update\": true in config.jsonc.",
+            available.latest
+        );
+        tracing::info!("{message}");
+        state
+            .stats()
+            .set_update(info("available", Some(available.latest), message));
+        return None;
+    }
+    tracing::info!(
+        "{bin} {} is available; enable_auto_update is on, installing it",
+        available.latest
+    );
+    match updater.update() {
+        Ok(UpdateOutcome::Updated { to, path, .. }) => {
+            let message = format!(
+                "{bin} {to} was installed at {}; the server restarts into it once no request is \
+                 in flight.",
+                path.display()
+            );
+            tracing::info!("{message}");
+            state
+                .stats()
+                .set_update(info("installed", Some(to), message));
+            Some(path)
+        }
+        Ok(UpdateOutcome::UpToDate { .. }) => None,
+        Err(e) => {
+            tracing::warn!("automatic update failed, keeping {current}: {e}");
+            state.stats().set_update(info(
+                "failed",
+                Some(available.latest),
+                format!("Automatic update failed, {current} kept: {e}"),
+            ));
+            None
+        }
+    }
+}

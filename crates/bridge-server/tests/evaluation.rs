@@ -1,0 +1,233 @@
+//! The `evaluation` flow through the server: new conversations, continuation of a
+//! conversation this server created, fallback when LMArena forgot it, reCAPTCHA retry.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bridge_core::protocol::ServerMessage;
+use bridge_test_support::fake_tab::Reply;
+use common::*;
+use serde_json::{json, Value};
+
+fn eval_config() -> String {
+    r#"{ "upstream_flow": "evaluation" }"#.to_owned()
+}
+
+fn answer(text: &str) -> Reply {
+    Reply::lines(&[
+        &format!("a0:{}", serde_json::to_string(text).unwrap()),
+        r#"ad:{"finishReason":"stop"}"#,
+    ])
+}
+
+async fn ask(server: &TestServer, messages: Value) -> reqwest::Response {
+    client()
+        .post(server.url("/v1/chat/completions"))
+        .json(&json!({"model": "text-model", "messages": messages}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_conversation_then_continuation_needs_no_captured_ids() {
+    let server = TestServer::start(&eval_config());
+    let tab = server
+        .tab(|req| {
+            if req.path.ends_with("/create-evaluation") {
+                answer("Hello from a new evaluation")
+            } else {
+                answer("Second answer")
+            }
+        })
+        .await;
+    let res = ask(
+        &server,
+        json!([{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}]),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "Hello from a new evaluation"
+    );
+
+    let frames = tab.frames();
+    let (first, recaptcha) = frames
+        .iter()
+        .find_map(|f| match f {
+            ServerMessage::Fetch {
+                request, recaptcha, ..
+            } => Some((request.clone(), recaptcha.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(first.method, "POST");
+    assert_eq!(first.path, "/nextjs-api/stream/create-evaluation");
+    let recaptcha = recaptcha.expect("create-evaluation asks the tab for a reCAPTCHA token");
+    assert_eq!(recaptcha.action, "chat_submit");
+    assert_eq!(recaptcha.field, "recaptchaV3Token");
+    let body: Value = serde_json::from_str(&first.body).unwrap();
+    assert_eq!(body["mode"], "direct");
+    assert_eq!(body["modality"], "chat");
+    assert_eq!(body["modelAId"], "aaaaaaaa-0000-4000-8000-000000000001");
+    assert_eq!(
+        body["userMessage"]["content"],
+        "<system>\nBe brief.\n</system>\n\nHi"
+    );
+    let evaluation_id = body["id"].as_str().unwrap().to_owned();
+
+    // The same history plus one new user message continues that evaluation.
+    let res = ask(
+        &server,
+        json!([
+            {"role":"system","content":"Be brief."},
+            {"role":"user","content":"Hi"},
+            {"role":"assistant","content":"Hello from a new evaluation"},
+            {"role":"user","content":"And now?"}
+        ]),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let fetches = tab.fetches();
+    let second = &fetches[1];
+    assert_eq!(
+        second.path,
+        format!("/nextjs-api/stream/post-to-evaluation/{evaluation_id}")
+    );
+    let body: Value = serde_json::from_str(&second.body).unwrap();
+    assert_eq!(body["userMessage"]["content"], "And now?");
+    assert!(body.get("mode").is_none());
+
+    // An edited history starts a new evaluation with the turns folded in.
+    let res = ask(
+        &server,
+        json!([
+            {"role":"user","content":"Hi"},
+            {"role":"assistant","content":"Something else"},
+            {"role":"user","content":"And now?"}
+        ]),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let third = &tab.fetches()[2];
+    assert_eq!(third.path, "/nextjs-api/stream/create-evaluation");
+    let body: Value = serde_json::from_str(&third.body).unwrap();
+    let content = body["userMessage"]["content"].as_str().unwrap();
+    assert!(
+        content.contains("<conversation>") && content.contains("Something else"),
+        "{content}"
+    );
+    assert!(content.ends_with("And now?"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_continuation_falls_back_to_a_fresh_evaluation_once() {
+    let server = TestServer::start(&eval_config());
+    let tab = server
+        .tab(|req| {
+            if req.path.contains("post-to-evaluation") {
+                Reply::fail(
+                    404,
+                    "application/json",
+                    r#"{"error":"Evaluation not found"}"#,
+                )
+            } else {
+                answer("ok")
+            }
+        })
+        .await;
+    assert_eq!(
+        ask(&server, json!([{"role":"user","content":"one"}]))
+            .await
+            .status(),
+        200
+    );
+    let res = ask(
+        &server,
+        json!([
+            {"role":"user","content":"one"},
+            {"role":"assistant","content":"ok"},
+            {"role":"user","content":"two"}
+        ]),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let paths: Vec<String> = tab.fetches().iter().map(|f| f.path.clone()).collect();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+    assert!(paths[1].contains("post-to-evaluation"));
+    assert!(paths[2].ends_with("create-evaluation"));
+    let body: Value = serde_json::from_str(&tab.fetches()[2].body).unwrap();
+    assert!(body["userMessage"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("<conversation>"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_recaptcha_is_retried_once_then_reported() {
+    let server = TestServer::start(&eval_config());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let _tab = server
+        .tab(move |_| {
+            // 1st: refused, 2nd: fine; 3rd and 4th: refused.
+            match c.fetch_add(1, Ordering::SeqCst) {
+                1 => answer("fine"),
+                _ => Reply::fail(
+                    403,
+                    "application/json",
+                    r#"{"error":"recaptcha validation failed"}"#,
+                ),
+            }
+        })
+        .await;
+    let res = ask(&server, json!([{"role":"user","content":"x"}])).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let res = ask(&server, json!([{"role":"user","content":"y"}])).await;
+    assert_eq!(res.status(), 502);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "recaptcha_failed");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Reload the LMArena tab"));
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_model_flow_override_and_image_modality() {
+    // Global flow retry, but the image model uses evaluation through its map entry.
+    let map = r#"{"image-model": {"flow": "evaluation"}}"#;
+    let server = TestServer::start_with(&base_config(""), MODELS, map, |_| {});
+    let tab = server
+        .tab(|_| {
+            Reply::lines(&[
+                r#"a2:[{"type":"image","image":"https://img.example/x.png","mimeType":"image/png"}]"#,
+                r#"ad:{"finishReason":"stop"}"#,
+            ])
+        })
+        .await;
+    let res = client()
+        .post(server.url("/v1/images/generations"))
+        .json(&json!({"model":"image-model","prompt":"a cat","n":2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let fetches = tab.fetches();
+    assert_eq!(fetches.len(), 2);
+    for f in &fetches {
+        assert!(f.path.ends_with("create-evaluation"));
+        let body: Value = serde_json::from_str(&f.body).unwrap();
+        assert_eq!(body["modality"], "image");
+        assert_eq!(body["userMessage"]["content"], "a cat");
+    }
+    let a: Value = serde_json::from_str(&fetches[0].body).unwrap();
+    let b: Value = serde_json::from_str(&fetches[1].body).unwrap();
+    assert_ne!(a["id"], b["id"]);
+}

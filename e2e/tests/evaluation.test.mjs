@@ -1,0 +1,90 @@
+// End-to-end, `evaluation` flow (LMArena since late 2025): no captured ids, a reCAPTCHA token
+// minted in the page for every new message, on https://arena.ai and https://lmarena.ai.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import OpenAI from 'openai';
+
+import { MODEL_NAMES, startStack } from '../harness/stack.mjs';
+
+function client(stack) {
+  return new OpenAI({ baseURL: stack.baseUrl, apiKey: 'unused', maxRetries: 0 });
+}
+
+async function streamRequests(fake) {
+  return (await fake.requests()).filter((r) => r.path.includes('/stream/'));
+}
+
+for (const host of ['arena.ai', 'lmarena.ai']) {
+  describe(`evaluation flow on https://${host}`, () => {
+    let stack;
+    before(async () => { stack = await startStack({ flow: 'evaluation', tabs: 1, hosts: [host] }); });
+    after(async () => { await stack?.stop(); });
+
+    test('a new user chats without capturing ids; the follow-up continues the conversation', async () => {
+      const openai = client(stack);
+      const first = await openai.chat.completions.create({
+        model: MODEL_NAMES.text,
+        messages: [{ role: 'user', content: 'first question' }],
+      });
+      const answer = first.choices[0].message.content;
+      assert.ok(answer.includes('first question'), answer);
+      let reqs = await streamRequests(stack.fake);
+      const create = reqs.at(-1);
+      assert.equal(create.path, '/nextjs-api/stream/create-evaluation');
+      assert.equal(create.status, 200, `fake rejected: ${create.rejection}`);
+      assert.equal(create.origin, `https://${host}`);
+      assert.equal(typeof create.body.recaptchaV3Token, 'string', 'the page minted a token');
+      assert.equal(create.body.userMessage.content, 'first question');
+
+      const stream = await openai.chat.completions.create({
+        model: MODEL_NAMES.text,
+        stream: true,
+        messages: [
+          { role: 'user', content: 'first question' },
+          { role: 'assistant', content: answer },
+          { role: 'user', content: 'second question' },
+        ],
+      });
+      let second = '';
+      for await (const chunk of stream) second += chunk.choices[0]?.delta?.content ?? '';
+      assert.ok(second.includes('second question'), second);
+      reqs = await streamRequests(stack.fake);
+      const post = reqs.at(-1);
+      assert.equal(post.path, `/nextjs-api/stream/post-to-evaluation/${create.body.id}`);
+      assert.equal(post.status, 200, `fake rejected: ${post.rejection}`);
+      assert.equal(post.body.userMessage.content, 'second question');
+    });
+
+    test('a refused reCAPTCHA token is retried once with a fresh one', async () => {
+      const before = (await stack.fake.stats()).recaptcha_rejections;
+      await stack.fake.rejectNextRecaptcha(1);
+      const res = await client(stack).chat.completions.create({
+        model: MODEL_NAMES.text,
+        messages: [{ role: 'user', content: 'captcha once' }],
+      });
+      assert.ok(res.choices[0].message.content.includes('captcha once'));
+      assert.equal((await stack.fake.stats()).recaptcha_rejections, before + 1);
+    });
+
+    test('a second refusal is a 502 that says what to do', async () => {
+      await stack.fake.rejectNextRecaptcha(2);
+      await assert.rejects(
+        client(stack).chat.completions.create({
+          model: MODEL_NAMES.text,
+          messages: [{ role: 'user', content: 'captcha twice' }],
+        }),
+        (err) => err.status === 502 && /reCAPTCHA/.test(err.message) && /Reload the LMArena tab/.test(err.message),
+      );
+    });
+
+    test('image model uses the image modality', async () => {
+      const res = await client(stack).images.generate({ model: MODEL_NAMES.image, prompt: 'a fox' });
+      assert.match(res.data[0].url, /fake-images/);
+      const create = (await streamRequests(stack.fake)).at(-1);
+      assert.equal(create.body.modality, 'image');
+      assert.equal(create.status, 200, `fake rejected: ${create.rejection}`);
+    });
+  });
+}
