@@ -90,16 +90,17 @@ fn read_config(dir: &Path) -> Result<Config, Failure> {
             }
             Ok(config)
         }
-        Err(e @ ConfigError::Io { .. }) => Err(Failure::new(
+        // Only the top-level message: these errors already quote their source.
+        Err(e @ ConfigError::Io { .. }) => Err(Failure::msg(
             Exit::Config,
-            anyhow::Error::new(e).context(
-                "run from the folder holding config/, or pass --config-dir DIR (the folder \
-                 holding config.jsonc)",
+            format!(
+                "{e}: run from the folder holding config/, or pass --config-dir DIR (the folder \
+                 holding config.jsonc)"
             ),
         )),
-        Err(e) => Err(Failure::new(
+        Err(e) => Err(Failure::msg(
             Exit::Config,
-            anyhow::Error::new(e).context(CONFIG_DIR_HINT),
+            format!("{e}: {CONFIG_DIR_HINT}"),
         )),
     }
 }
@@ -160,14 +161,13 @@ pub fn decide(
 fn model_choices(dir: &Path) -> Result<Vec<ModelChoice>, Failure> {
     let path = config::models_file(dir);
     let models = match std::fs::read_to_string(&path) {
-        Ok(text) => Models::parse(&text, &path).map_err(|e| {
-            Failure::new(Exit::Config, anyhow::Error::new(e).context(CONFIG_DIR_HINT))
-        })?,
+        Ok(text) => Models::parse(&text, &path)
+            .map_err(|e| Failure::msg(Exit::Config, format!("{e}: {CONFIG_DIR_HINT}")))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Models::default(),
         Err(e) => {
-            return Err(Failure::new(
+            return Err(Failure::msg(
                 Exit::Config,
-                anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
+                format!("cannot read {}: {e}", path.display()),
             ))
         }
     };
@@ -216,6 +216,8 @@ async fn capture(
     let mut tick = tokio::time::interval(progress::TICK);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    // False when the handler could not be installed: Ctrl-C then just ends the process.
+    let mut ctrl_c_armed = true;
     let mut last_refusal: Option<String> = None;
     loop {
         tokio::select! {
@@ -234,9 +236,7 @@ async fn capture(
                         tracing::debug!("the tab's answer was not sent in time");
                     }
                     let lines = stored?;
-                    say!(out, "Captured from {origin} ({}):", plan.describe_mode());
-                    say!(out, "  session_id {}", ids.session_id);
-                    say!(out, "  message_id {}", ids.message_id);
+                    say!(out, "Captured from {origin} ({}).", plan.describe_mode());
                     for line in lines {
                         say!(out, "{line}");
                     }
@@ -262,9 +262,12 @@ async fn capture(
             _ = tick.tick() => {
                 countdown.draw(deadline.saturating_duration_since(tokio::time::Instant::now()));
             }
-            _ = &mut ctrl_c => {
-                countdown.clear();
-                return Err(Failure::msg(Exit::Interrupted, "interrupted; nothing was written"));
+            signal = &mut ctrl_c, if ctrl_c_armed => {
+                if signal.is_ok() {
+                    countdown.clear();
+                    return Err(Failure::msg(Exit::Interrupted, "interrupted; nothing was written"));
+                }
+                ctrl_c_armed = false;
             }
         }
     }

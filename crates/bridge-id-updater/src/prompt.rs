@@ -116,9 +116,9 @@ fn select<T: std::fmt::Display>(prompt: Select<'_, T>) -> Result<usize, Failure>
         Err(InquireError::OperationCanceled | InquireError::OperationInterrupted) => Err(
             Failure::msg(Exit::Interrupted, "cancelled; nothing was changed"),
         ),
-        Err(e) => Err(Failure::new(
+        Err(e) => Err(Failure::msg(
             Exit::Other,
-            anyhow::Error::new(e).context("the prompt failed (use --yes and flags instead)"),
+            format!("the prompt failed: {e} (use --yes and flags instead)"),
         )),
     }
 }

@@ -36,9 +36,14 @@ pub async fn start_id_capture(
     listen_port: u16,
 ) -> Result<Armed, Failure> {
     let url = format!("{server}{START_ID_CAPTURE_PATH}");
-    let client = reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
-        .connect_timeout(CONNECT_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT);
+    if is_loopback_url(server) {
+        // An HTTP_PROXY from the environment must not carry a request meant for this machine.
+        builder = builder.no_proxy();
+    }
+    let client = builder
         .build()
         .map_err(|e| Failure::msg(Exit::Other, format!("cannot set up the HTTP client: {e}")))?;
     let mut request = client
@@ -59,6 +64,21 @@ pub async fn start_id_capture(
     // The server is ours, but an older or foreign one may answer differently: only the status
     // matters, the details are for the message.
     Ok(serde_json::from_str(&body).unwrap_or_default())
+}
+
+/// Whether `url` points at this machine (`127.0.0.0/8`, `[::1]` or `localhost`).
+fn is_loopback_url(url: &str) -> bool {
+    let Some(host) = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+    else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => bare.eq_ignore_ascii_case("localhost"),
+    }
 }
 
 fn send_failure(server: &str, error: &reqwest::Error) -> Failure {
@@ -137,6 +157,21 @@ fn server_message(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_urls() {
+        for url in [
+            "http://127.0.0.1:5102",
+            "http://127.1.2.3",
+            "http://[::1]:5102",
+            "http://LOCALHOST:1",
+        ] {
+            assert!(is_loopback_url(url), "{url}");
+        }
+        for url in ["http://10.0.0.2:5102", "https://example.com", "not a url"] {
+            assert!(!is_loopback_url(url), "{url}");
+        }
+    }
 
     #[test]
     fn statuses_map_to_exit_codes() {

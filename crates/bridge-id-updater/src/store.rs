@@ -58,8 +58,11 @@ fn edit_failure(path: &Path, error: EditError) -> Failure {
         | EditError::NotAnObject
         | EditError::Invalid(_) => Exit::Config,
     };
-    let context = format!("the ids were not saved to {}", path.display());
-    Failure::new(exit, anyhow::Error::new(error).context(context))
+    // Only the top-level message: it already quotes its source.
+    Failure::msg(
+        exit,
+        format!("the ids were not saved to {}: {error}", path.display()),
+    )
 }
 
 fn store_pool(
@@ -108,14 +111,14 @@ pub fn read_endpoint_map(dir: &Path) -> Result<(PathBuf, EndpointMap), Failure> 
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => {
-            return Err(Failure::new(
+            return Err(Failure::msg(
                 Exit::Config,
-                anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
+                format!("cannot read {}: {e}", path.display()),
             ))
         }
     };
     let map = EndpointMap::parse(&text, &path)
-        .map_err(|e| Failure::new(Exit::Config, anyhow::Error::new(e).context(CONFIG_DIR_HINT)))?;
+        .map_err(|e| Failure::msg(Exit::Config, format!("{e}: {CONFIG_DIR_HINT}")))?;
     Ok((path, map))
 }
 
@@ -167,7 +170,10 @@ mod tests {
         std::fs::write(dir.path().join("config.jsonc"), "{ \"port\": }").unwrap();
         let e = store(dir.path(), &plan(Destination::Global), &ids()).unwrap_err();
         assert_eq!(e.exit, Exit::Config, "{e}");
-        assert!(e.to_string().contains("config.jsonc:1:"), "{e}");
+        let text = e.to_string();
+        assert!(text.contains("config.jsonc:1:"), "{text}");
+        // Said once, not once per error in the chain.
+        assert_eq!(text.matches("syntax error").count(), 1, "{text}");
     }
 
     #[test]

@@ -104,7 +104,6 @@ fn pool_replace_leaves_one_session() {
         .args(["--server", &server.url(), "--model", "gpt-5", "--replace"])
         .args(["--mode", "direct_chat"])
         .args(["--listen-port", &free_port().to_string()])
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
@@ -138,13 +137,25 @@ fn pool_of_a_new_model_is_created() {
     assert_eq!(map.pool("gpt-5").unwrap().len(), 1);
 }
 
+/// The binary running in the background; killed and reaped if a test fails midway.
+struct Running {
+    child: std::process::Child,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Runs the binary with a tab that never reports; returns it once it waits for the capture.
 fn waiting_updater(
     server: &Server,
     dir: &std::path::Path,
     port: u16,
-) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bridge-id-updater"))
+) -> (Running, BufReader<std::process::ChildStdout>) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_bridge-id-updater"))
         .env_remove("BRIDGE_CONFIG_DIR")
         .env_remove("RUST_LOG")
         .arg("--config-dir")
@@ -156,7 +167,8 @@ fn waiting_updater(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut running = Running { child };
+    let mut stdout = BufReader::new(running.child.stdout.take().unwrap());
     let mut seen = String::new();
     loop {
         let mut line = String::new();
@@ -166,7 +178,7 @@ fn waiting_updater(
         );
         seen.push_str(&line);
         if line.starts_with("Waiting up to") {
-            return (child, stdout);
+            return (running, stdout);
         }
     }
 }
@@ -197,7 +209,7 @@ fn listener_refuses_bad_requests_then_accepts_a_good_one() {
     let dir = config_dir();
     let before = snapshot(dir.path());
     let port = free_port();
-    let (mut child, mut stdout) = waiting_updater(&server, dir.path(), port);
+    let (mut running, mut stdout) = waiting_updater(&server, dir.path(), port);
     assert!(server.capture_command(&tab, WAIT).is_some());
 
     let client = reqwest::blocking::Client::builder()
@@ -254,9 +266,10 @@ fn listener_refuses_bad_requests_then_accepts_a_good_one() {
     );
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
-    let status = child.wait().unwrap();
+    let status = running.child.wait().unwrap();
     let mut stderr = String::new();
-    child
+    running
+        .child
         .stderr
         .take()
         .unwrap()

@@ -14,12 +14,13 @@ use rexpect::session::{spawn_command, PtySession};
 const DOWN: &str = "\x1b[B";
 const ENTER: &str = "\r";
 
-fn spawn(dir: &Path, server: &Server) -> PtySession {
+fn spawn(dir: &Path, server: &Server, extra: &[&str]) -> PtySession {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bridge-id-updater"));
     cmd.arg("--config-dir")
         .arg(dir)
         .args(["--server", &server.url()])
         .args(["--listen-port", &free_port().to_string(), "--timeout", "30"])
+        .args(extra)
         .env_remove("BRIDGE_CONFIG_DIR")
         .env_remove("RUST_LOG")
         .env("TERM", "xterm-256color");
@@ -53,7 +54,7 @@ fn prompts_battle_side_b_into_the_global_ids() {
     assert_eq!(changed_lines(&fixture, &start).len(), 2);
     std::fs::write(dir.path().join("config.jsonc"), &start).unwrap();
 
-    let mut p = spawn(dir.path(), &server);
+    let mut p = spawn(dir.path(), &server, &[]);
     p.exp_string("Capture a session for which mode?").unwrap();
     p.send(DOWN).unwrap();
     p.send(ENTER).unwrap();
@@ -111,11 +112,28 @@ fn escape_at_the_first_prompt_changes_nothing() {
     let _tab = server.tab(None);
     let dir = config_dir();
     let before = common::snapshot(dir.path());
-    let mut p = spawn(dir.path(), &server);
+    let mut p = spawn(dir.path(), &server, &[]);
     p.exp_string("Capture a session for which mode?").unwrap();
     p.send("\x1b").unwrap();
     p.flush().unwrap();
     p.exp_string("cancelled; nothing was changed").unwrap();
+    p.exp_eof().unwrap();
+    assert_eq!(exit_code(&p), 130);
+    assert_eq!(common::snapshot(dir.path()), before);
+}
+
+#[test]
+fn countdown_then_ctrl_c_exits_130() {
+    let server = Server::start(API_KEY);
+    let _tab = server.tab(None);
+    let dir = config_dir();
+    let before = common::snapshot(dir.path());
+    let mut p = spawn(dir.path(), &server, &["--yes"]);
+    p.exp_string("Waiting up to 30 s").unwrap();
+    p.exp_string("left (Ctrl-C to stop)").unwrap();
+    p.send("\x03").unwrap();
+    p.flush().unwrap();
+    p.exp_string("interrupted; nothing was written").unwrap();
     p.exp_eof().unwrap();
     assert_eq!(exit_code(&p), 130);
     assert_eq!(common::snapshot(dir.path()), before);

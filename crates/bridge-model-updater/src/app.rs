@@ -48,6 +48,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit.code());
         }
     };
+    if let Some(action) = args.update.action() {
+        return bridge_update::run_cli(action, env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
+    }
     init_tracing();
     let interactive =
         !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();

@@ -68,6 +68,9 @@ pub struct Args {
     /// --all-new, models.json is then left as it is.
     #[arg(short = 'y', long, visible_alias = "non-interactive")]
     pub yes: bool,
+
+    #[command(flatten)]
+    pub update: bridge_update::UpdateFlags,
 }
 
 impl Args {

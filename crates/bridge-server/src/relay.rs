@@ -109,6 +109,7 @@ impl RelayJob {
         let mut attempt = 0;
         while attempt < MAX_TAB_ATTEMPTS {
             attempt += 1;
+            crate::stats::note_tab(lease.conn());
             let (mut guard, mut rx) = lease.start_job(|id| ServerMessage::Fetch {
                 id,
                 request: FetchRequest {

@@ -561,6 +561,11 @@ pub fn note_upstream_bytes(n: u64) {
     let _ = CURRENT.try_with(|t| t.add_bytes(n));
 }
 
+/// Notes the tab that the running dispatch task's job was sent to (no-op elsewhere).
+pub fn note_tab(conn: ConnId) {
+    let _ = CURRENT.try_with(|t| t.set_tab(conn));
+}
+
 /// Follows one request; clones share it. See the module docs.
 #[derive(Debug, Clone)]
 pub struct RequestTrack {
@@ -573,10 +578,11 @@ impl RequestTrack {
         CURRENT.scope(self.clone(), fut)
     }
 
+    /// The tab the request runs on (the latest, after a retry on another tab).
     pub fn set_tab(&self, conn: ConnId) {
-        self.inner.stats.with_live(self.inner.seq, |l| {
-            l.tab.get_or_insert(conn);
-        });
+        self.inner
+            .stats
+            .with_live(self.inner.seq, |l| l.tab = Some(conn));
     }
 
     pub fn first_token(&self) {

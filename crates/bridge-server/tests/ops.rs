@@ -197,6 +197,7 @@ async fn failures_are_counted_by_outcome_and_upstream_status() {
     assert_eq!(v["upstream_statuses"], json!({"500": 1}));
     assert_eq!(v["recent"][0]["outcome"], "upstream_error");
     assert_eq!(v["recent"][0]["status"], 502);
+    assert_eq!(v["recent"][0]["tab"], v["tabs"][0]["conn"]);
     assert_eq!(v["recent"][1]["outcome"], "no_tab");
     assert_eq!(v["recent"][1]["status"], 503);
     assert_eq!(v["recent"][1]["tab"], Value::Null);

@@ -128,9 +128,8 @@ impl Drop for Browser {
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// One page, spoken to with DevTools protocol commands.
 struct Page {
@@ -182,7 +181,9 @@ impl Page {
                 return;
             }
             if Instant::now() > deadline {
-                let text = self.eval("document.body ? document.body.innerText : ''").await;
+                let text = self
+                    .eval("document.body ? document.body.innerText : ''")
+                    .await;
                 panic!("page never showed {what} ({expr}); it shows:\n{text}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -194,7 +195,11 @@ impl Page {
             "(function(){{var e=document.querySelector({sel});return e?e.innerText:null}})()",
             sel = serde_json::to_string(selector).unwrap()
         );
-        self.eval(&expr).await.as_str().unwrap_or_default().to_owned()
+        self.eval(&expr)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 }
 
@@ -221,9 +226,15 @@ async fn page_shows_the_tab_and_updates_when_a_request_completes() {
 
     page.wait_for("the tab", &js_has("#tabs", "feedface")).await;
     let tabs = page.text_of("#tabs").await;
-    assert!(tabs.contains("ready") && tabs.contains("https://lmarena.ai"), "{tabs}");
+    assert!(
+        tabs.contains("ready") && tabs.contains("https://lmarena.ai"),
+        "{tabs}"
+    );
     assert!(tabs.contains("served 0"), "{tabs}");
-    assert_eq!(page.eval("document.getElementById('notab').hidden").await, true);
+    assert_eq!(
+        page.eval("document.getElementById('notab').hidden").await,
+        true
+    );
     page.wait_for("the empty recent list", &js_has("#recent", "Nothing yet."))
         .await;
     let base = page.text_of("#base-url").await;
@@ -231,7 +242,10 @@ async fn page_shows_the_tab_and_updates_when_a_request_completes() {
     page.wait_for("the model list", &js_has("#models", "image-model"))
         .await;
     let models = page.text_of("#models").await;
-    assert!(models.contains("text-model") && models.contains("search-model"), "{models}");
+    assert!(
+        models.contains("text-model") && models.contains("search-model"),
+        "{models}"
+    );
     assert!(page.text_of("#conn").await.contains("running"));
 
     // A request completes while the page is open: the next poll shows it.
@@ -245,9 +259,13 @@ async fn page_shows_the_tab_and_updates_when_a_request_completes() {
     page.wait_for("the finished request", &js_has("#recent", "text-model"))
         .await;
     let recent = page.text_of("#recent").await;
-    assert!(recent.contains("ok") && recent.contains("HTTP 200"), "{recent}");
+    assert!(
+        recent.contains("ok") && recent.contains("HTTP 200"),
+        "{recent}"
+    );
     assert_eq!(
-        page.eval("document.querySelectorAll('#recent .row').length").await,
+        page.eval("document.querySelectorAll('#recent .row').length")
+            .await,
         1
     );
     page.wait_for("the served count", &js_has("#tabs", "served 1"))
@@ -268,7 +286,10 @@ async fn page_without_a_tab_says_what_to_do() {
     .await;
     let help = page.text_of("#notab").await;
     assert!(help.contains("No LMArena tab is connected"), "{help}");
-    assert!(help.contains("https://lmarena.ai") && help.contains("userscript"), "{help}");
+    assert!(
+        help.contains("https://lmarena.ai") && help.contains("userscript"),
+        "{help}"
+    );
     assert!(page.text_of("#conn").await.contains("no tab"));
 }
 
@@ -284,7 +305,11 @@ async fn page_asks_for_the_api_key_once_and_keeps_it() {
         "document.getElementById('auth').hidden === false",
     )
     .await;
-    assert_eq!(page.eval("document.querySelectorAll('#tabs .row').length").await, 0);
+    assert_eq!(
+        page.eval("document.querySelectorAll('#tabs .row').length")
+            .await,
+        0
+    );
 
     let submit = |key: &str| {
         format!(
@@ -296,11 +321,18 @@ async fn page_asks_for_the_api_key_once_and_keeps_it() {
     page.wait_for("the refusal", &js_has("#auth-error", "refused"))
         .await;
     page.eval(&submit("sk-page")).await;
-    page.wait_for("the tab after the key", "document.querySelectorAll('#tabs .row').length === 1")
-        .await;
-    assert_eq!(page.eval("document.getElementById('auth').hidden").await, true);
+    page.wait_for(
+        "the tab after the key",
+        "document.querySelectorAll('#tabs .row').length === 1",
+    )
+    .await;
     assert_eq!(
-        page.eval("localStorage.getItem('lmarena-bridge.api_key')").await,
+        page.eval("document.getElementById('auth').hidden").await,
+        true
+    );
+    assert_eq!(
+        page.eval("localStorage.getItem('lmarena-bridge.api_key')")
+            .await,
         "sk-page"
     );
     page.wait_for("the model list", &js_has("#models", "text-model"))
@@ -309,9 +341,15 @@ async fn page_asks_for_the_api_key_once_and_keeps_it() {
 
     // A reload uses the saved key without asking.
     page.call("Page.reload", json!({})).await;
-    page.wait_for("the tab after reload", "document.querySelectorAll('#tabs .row').length === 1")
-        .await;
-    assert_eq!(page.eval("document.getElementById('auth').hidden").await, true);
+    page.wait_for(
+        "the tab after reload",
+        "document.querySelectorAll('#tabs .row').length === 1",
+    )
+    .await;
+    assert_eq!(
+        page.eval("document.getElementById('auth').hidden").await,
+        true
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -335,7 +373,11 @@ async fn page_shows_hostile_names_as_text() {
     page.goto(&server.url("/")).await;
     page.wait_for("the hostile model name", &js_has("#recent", hostile))
         .await;
-    page.wait_for("the model list", &js_has("#models", hostile)).await;
-    assert_eq!(page.eval("document.querySelectorAll('img').length").await, 0);
+    page.wait_for("the model list", &js_has("#models", hostile))
+        .await;
+    assert_eq!(
+        page.eval("document.querySelectorAll('img').length").await,
+        0
+    );
     assert_eq!(page.eval("document.title").await, "lmarena-bridge");
 }

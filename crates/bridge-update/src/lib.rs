@@ -40,6 +40,10 @@ pub const API_ENV: &str = "BRIDGE_UPDATE_API";
 pub const ARCHIVE_SUFFIX: &str = ".tar.gz";
 /// Extension of the checksum asset published next to an archive.
 pub const CHECKSUM_SUFFIX: &str = ".sha256";
+/// Set for a process started by [`reexec`] after an update, to the version it updated to; that
+/// process does not install again at startup (so a release whose binary reports an older
+/// version cannot make it update in a loop).
+pub const JUST_UPDATED_ENV: &str = "BRIDGE_JUST_UPDATED";
 /// Time allowed for each HTTP request (listing, checksum, download).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -445,11 +449,13 @@ fn is_network(e: &self_update::errors::Error) -> bool {
     matches!(e, self_update::errors::Error::Transport(_))
 }
 
-/// Replaces the running process with the program at `path`, given the same arguments (Unix), or
-/// starts it and returns (elsewhere; the caller then exits). Returns the error when that failed.
-pub fn reexec(path: &Path) -> std::io::Error {
+/// Replaces the running process with the program at `path`, given the same arguments and
+/// [`JUST_UPDATED_ENV`] set to `version` (Unix), or starts it and returns (elsewhere; the caller
+/// then exits). Returns the error when that failed.
+pub fn reexec(path: &Path, version: &str) -> std::io::Error {
     let mut cmd = std::process::Command::new(path);
-    cmd.args(std::env::args_os().skip(1));
+    cmd.args(std::env::args_os().skip(1))
+        .env(JUST_UPDATED_ENV, version);
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt as _;
