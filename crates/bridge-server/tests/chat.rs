@@ -12,12 +12,7 @@ use serde_json::{json, Value};
 async fn streaming_answer_has_role_content_finish_and_done() {
     let server = TestServer::start(&base_config(""));
     let tab = server.tab(|_| hello_reply()).await;
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", true))
-        .send()
-        .await
-        .unwrap();
+    let res = chat(&server, "text-model", "hi", true).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     assert_eq!(res.headers()["cache-control"], "no-cache");
@@ -99,12 +94,7 @@ async fn finish_reasons_are_mapped() {
         ("other", "stop"),
     ] {
         for stream in [false, true] {
-            let res = client()
-                .post(server.url("/v1/chat/completions"))
-                .json(&chat_body("text-model", prompt, stream))
-                .send()
-                .await
-                .unwrap();
+            let res = chat(&server, "text-model", prompt, stream).await;
             assert_eq!(res.status(), 200);
             let reason = if stream {
                 let body = res.text().await.unwrap();
@@ -140,15 +130,7 @@ async fn reasoning_output_modes() {
             ",\n  \"reasoning_output\": \"{mode}\""
         )));
         let _tab = server.tab(|_| reasoning_reply()).await;
-        let v: Value = client()
-            .post(server.url("/v1/chat/completions"))
-            .json(&chat_body("text-model", "hi", false))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = json_of(chat(&server, "text-model", "hi", false).await).await;
         assert_eq!(v["choices"][0]["message"]["content"], content, "{mode}");
         assert_eq!(
             v["choices"][0]["message"]["reasoning_content"].as_str(),
@@ -156,12 +138,8 @@ async fn reasoning_output_modes() {
             "{mode}"
         );
         // Streaming gives the same content.
-        let body = client()
-            .post(server.url("/v1/chat/completions"))
-            .json(&chat_body("text-model", "hi", true))
-            .send()
+        let body = chat(&server, "text-model", "hi", true)
             .await
-            .unwrap()
             .text()
             .await
             .unwrap();
@@ -199,15 +177,15 @@ async fn image_model_answers_markdown_and_n_runs_in_parallel() {
             ])
         })
         .await;
-    let v: Value = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&json!({"model":"image-model","n":2,"messages":[{"role":"user","content":"a cat"}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = json_of(
+        post(
+            &server,
+            "/v1/chat/completions",
+            &json!({"model":"image-model","n":2,"messages":[{"role":"user","content":"a cat"}]}),
+        )
+        .await,
+    )
+    .await;
     let choices = v["choices"].as_array().unwrap();
     assert_eq!(choices.len(), 2);
     let mut contents: Vec<String> = choices
@@ -232,15 +210,15 @@ async fn image_model_answers_markdown_and_n_runs_in_parallel() {
         .all(|m| m["status"] == "success"));
 
     // images/generations with the same model.
-    let v: Value = client()
-        .post(server.url("/v1/images/generations"))
-        .json(&json!({"model":"image-model","prompt":"a dog","n":2}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = json_of(
+        post(
+            &server,
+            "/v1/images/generations",
+            &json!({"model":"image-model","prompt":"a dog","n":2}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(v["data"].as_array().unwrap().len(), 2);
     assert!(v["data"][0]["url"]
         .as_str()
@@ -248,12 +226,12 @@ async fn image_model_answers_markdown_and_n_runs_in_parallel() {
         .starts_with("https://img.example/"));
 
     // n > 1 for a text model is refused.
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&json!({"model":"text-model","n":2,"messages":[{"role":"user","content":"x"}]}))
-        .send()
-        .await
-        .unwrap();
+    let res = post(
+        &server,
+        "/v1/chat/completions",
+        &json!({"model":"text-model","n":2,"messages":[{"role":"user","content":"x"}]}),
+    )
+    .await;
     assert_eq!(res.status(), 400);
     let e: Value = res.json().await.unwrap();
     assert_eq!(e["error"]["param"], "n");
@@ -270,22 +248,22 @@ async fn images_b64_json_downloads_data_urls_and_refuses_text_models() {
             ])
         })
         .await;
-    let v: Value = client()
-        .post(server.url("/images/generations"))
-        .json(&json!({"model":"image-model","prompt":"x","response_format":"b64_json"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = json_of(
+        post(
+            &server,
+            "/images/generations",
+            &json!({"model":"image-model","prompt":"x","response_format":"b64_json"}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(v["data"][0]["b64_json"], "iVBORw0KGgo=");
-    let res = client()
-        .post(server.url("/v1/images/generations"))
-        .json(&json!({"model":"text-model","prompt":"x"}))
-        .send()
-        .await
-        .unwrap();
+    let res = post(
+        &server,
+        "/v1/images/generations",
+        &json!({"model":"text-model","prompt":"x"}),
+    )
+    .await;
     assert_eq!(res.status(), 400);
 }
 
@@ -327,12 +305,7 @@ async fn models_list_has_openai_shape() {
 async fn unknown_model_is_404_and_bad_requests_are_400() {
     let server = TestServer::start(&base_config(""));
     let _tab = server.tab(|_| hello_reply()).await;
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("nope", "hi", false))
-        .send()
-        .await
-        .unwrap();
+    let res = chat(&server, "nope", "hi", false).await;
     assert_eq!(res.status(), 404);
     let e: Value = res.json().await.unwrap();
     assert_eq!(e["error"]["code"], "model_not_found");
@@ -349,22 +322,22 @@ async fn unknown_model_is_404_and_bad_requests_are_400() {
     let e: Value = res.json().await.unwrap();
     assert_eq!(e["error"]["type"], "invalid_request_error");
 
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&json!({"model":"text-model","stream":"false","messages":[{"role":"user","content":"x"}]}))
-        .send()
-        .await
-        .unwrap();
+    let res = post(
+        &server,
+        "/v1/chat/completions",
+        &json!({"model":"text-model","stream":"false","messages":[{"role":"user","content":"x"}]}),
+    )
+    .await;
     assert_eq!(res.status(), 400);
     let e: Value = res.json().await.unwrap();
     assert_eq!(e["error"]["param"], "stream");
 
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&json!({"model":"text-model","messages":[]}))
-        .send()
-        .await
-        .unwrap();
+    let res = post(
+        &server,
+        "/v1/chat/completions",
+        &json!({"model":"text-model","messages":[]}),
+    )
+    .await;
     assert_eq!(res.status(), 400);
 
     let res = client()
@@ -382,12 +355,7 @@ async fn placeholder_session_ids_tell_the_user_to_run_the_id_updater() {
     let config = r#"{ "session_id": "YOUR_SESSION_ID", "message_id": "YOUR_MESSAGE_ID" }"#;
     let server = TestServer::start(config);
     let _tab = server.tab(|_| hello_reply()).await;
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", false))
-        .send()
-        .await
-        .unwrap();
+    let res = chat(&server, "text-model", "hi", false).await;
     assert_eq!(res.status(), 400);
     let e: Value = res.json().await.unwrap();
     assert!(e["error"]["message"]
@@ -435,15 +403,7 @@ async fn battle_mode_reads_the_target_side() {
             ])
         })
         .await;
-    let v: Value = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", false))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = json_of(chat(&server, "text-model", "hi", false).await).await;
     assert_eq!(v["choices"][0]["message"]["content"], "from b");
     assert_eq!(v["choices"][0]["finish_reason"], "length");
     let _ = Duration::ZERO;
@@ -483,15 +443,15 @@ async fn images_b64_json_downloads_http_images() {
             ])
         })
         .await;
-    let v: Value = client()
-        .post(server.url("/v1/images/generations"))
-        .json(&json!({"model":"image-model","prompt":"x","response_format":"b64_json"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = json_of(
+        post(
+            &server,
+            "/v1/images/generations",
+            &json!({"model":"image-model","prompt":"x","response_format":"b64_json"}),
+        )
+        .await,
+    )
+    .await;
     use base64::Engine as _;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(v["data"][0]["b64_json"].as_str().unwrap())

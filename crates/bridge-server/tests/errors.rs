@@ -139,12 +139,7 @@ async fn every_upstream_error_row_before_the_first_byte() {
         let reply = row.reply.clone();
         let _tab = server.tab(move |_| reply.clone()).await;
         for stream in [false, true] {
-            let res = client()
-                .post(server.url("/v1/chat/completions"))
-                .json(&chat_body("text-model", "hi", stream))
-                .send()
-                .await
-                .unwrap();
+            let res = chat(&server, "text-model", "hi", stream).await;
             assert_eq!(
                 res.status().as_u16(),
                 row.status,
@@ -180,12 +175,7 @@ async fn error_after_the_first_byte_is_an_sse_error_event() {
     let _tab = server
         .tab(|_| Reply::lines(&[r#"a0:"partial ""#, r#"a3:"upstream broke""#]))
         .await;
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", true))
-        .send()
-        .await
-        .unwrap();
+    let res = chat(&server, "text-model", "hi", true).await;
     assert_eq!(res.status(), 200);
     let body = res.text().await.unwrap();
     let data = sse_data(&body);
@@ -210,15 +200,7 @@ async fn model_quoting_the_challenge_sentence_is_just_text() {
             ])
         })
         .await;
-    let v: Value = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", false))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = json_of(chat(&server, "text-model", "hi", false).await).await;
     assert_eq!(
         v["choices"][0]["message"]["content"],
         "<title>Just a moment...</title>"

@@ -23,12 +23,12 @@ fn answer(text: &str) -> Reply {
 }
 
 async fn ask(server: &TestServer, messages: Value) -> reqwest::Response {
-    client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&json!({"model": "text-model", "messages": messages}))
-        .send()
-        .await
-        .unwrap()
+    post(
+        &server,
+        "/v1/chat/completions",
+        &json!({"model": "text-model", "messages": messages}),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,12 +212,12 @@ async fn per_model_flow_override_and_image_modality() {
             ])
         })
         .await;
-    let res = client()
-        .post(server.url("/v1/images/generations"))
-        .json(&json!({"model":"image-model","prompt":"a cat","n":2}))
-        .send()
-        .await
-        .unwrap();
+    let res = post(
+        &server,
+        "/v1/images/generations",
+        &json!({"model":"image-model","prompt":"a cat","n":2}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let fetches = tab.fetches();
     assert_eq!(fetches.len(), 2);

@@ -169,12 +169,7 @@ async fn startup_refuses_unsafe_settings() {
 async fn oversize_body_is_413() {
     let server = TestServer::start(&base_config(",\n  \"max_request_bytes\": 2048"));
     let big = "x".repeat(4096);
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", &big, false))
-        .send()
-        .await
-        .unwrap();
+    let res = chat(&server, "text-model", &big, false).await;
     assert_eq!(res.status(), 413);
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["error"]["type"], "invalid_request_error");
@@ -226,12 +221,12 @@ async fn internal_routes_need_loopback_without_origin() {
         .starts_with("text/html"));
     assert!(res.text().await.unwrap().contains("initialModels"));
 
-    let res = client()
-        .post(server.url("/internal/start_id_capture"))
-        .json(&json!({"listen_port": 5999}))
-        .send()
-        .await
-        .unwrap();
+    let res = post(
+        &server,
+        "/internal/start_id_capture",
+        &json!({"listen_port": 5999}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let cmd = tab
         .wait_for(Duration::from_secs(3), |f| {
@@ -327,12 +322,7 @@ async fn config_reload_applies_and_a_broken_edit_keeps_the_last_good_config() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(reported, "broken config was not reported");
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("new-model", "hi", false))
-        .send()
-        .await
-        .unwrap();
+    let res = chat(&server, "new-model", "hi", false).await;
     assert_eq!(res.status(), 200);
 }
 
@@ -342,12 +332,7 @@ async fn shutdown_ends_in_flight_streams_with_an_error_event() {
     let _tab = server
         .tab(|_| Reply::StreamThenHang(vec!["a0:\"start\"\n".into()]))
         .await;
-    let mut res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", true))
-        .send()
-        .await
-        .unwrap();
+    let mut res = chat(&server, "text-model", "hi", true).await;
     let first = res.chunk().await.unwrap().unwrap();
     assert!(std::str::from_utf8(&first).unwrap().contains("start"));
     let stopper = std::thread::spawn(move || server.stop());

@@ -19,12 +19,7 @@ fn is_abort(f: &ServerMessage) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_tab_is_503_with_retry_after_and_advice() {
     let server = TestServer::start(&base_config(""));
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", true))
-        .send()
-        .await
-        .unwrap();
+    let res = chat(&server, "text-model", "hi", true).await;
     assert_eq!(res.status(), 503);
     assert!(res.headers().contains_key("retry-after"));
     let v: Value = res.json().await.unwrap();
@@ -40,15 +35,7 @@ async fn tab_lost_before_first_byte_retries_on_another_tab() {
     let lost = server.tab(|_| Reply::Disconnect).await;
     // Make sure the first request goes to the tab that drops (least busy tie → first tab).
     let good = server.tab(|_| hello_reply()).await;
-    let v: Value = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", false))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = json_of(chat(&server, "text-model", "hi", false).await).await;
     assert_eq!(v["choices"][0]["message"]["content"], "Hello there!");
     assert_eq!(lost.fetches().len(), 1, "the first tab got the job first");
     assert_eq!(good.fetches().len(), 1, "the second tab finished it");
@@ -60,12 +47,7 @@ async fn tab_lost_after_first_byte_is_an_error_event() {
     let _tab = server
         .tab(|_| Reply::StreamThenDisconnect(vec!["a0:\"par\"\n".into()]))
         .await;
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", true))
-        .send()
-        .await
-        .unwrap();
+    let res = chat(&server, "text-model", "hi", true).await;
     assert_eq!(res.status(), 200);
     let body = res.text().await.unwrap();
     let data = sse_data(&body);
@@ -113,12 +95,7 @@ async fn queue_full_is_429_and_queued_stream_gets_keepalives() {
     .await
     .unwrap();
     // 2nd (streaming) queues and gets keep-alive comments.
-    let mut second = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "two", true))
-        .send()
-        .await
-        .unwrap();
+    let mut second = chat(&server, "text-model", "two", true).await;
     assert_eq!(second.status(), 200);
     let mut seen = String::new();
     while !seen.contains(": keep-alive") {
@@ -130,12 +107,7 @@ async fn queue_full_is_429_and_queued_stream_gets_keepalives() {
         seen.push_str(std::str::from_utf8(&chunk).unwrap());
     }
     // 3rd: the queue (limit 1) is full.
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "three", false))
-        .send()
-        .await
-        .unwrap();
+    let res = chat(&server, "text-model", "three", false).await;
     assert_eq!(res.status(), 429);
     assert!(res.headers().contains_key("retry-after"));
     // Freeing the slot (aborting the first client) lets the queued one run.
@@ -159,12 +131,7 @@ async fn client_disconnect_aborts_the_job_in_the_tab() {
     let tab = server
         .tab(|_| Reply::StreamThenHang(vec!["a0:\"tick\"\n".into()]))
         .await;
-    let mut res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", true))
-        .send()
-        .await
-        .unwrap();
+    let mut res = chat(&server, "text-model", "hi", true).await;
     let _ = res.chunk().await.unwrap();
     drop(res);
     let abort = tab.wait_for(Duration::from_secs(5), is_abort).await;
@@ -262,12 +229,7 @@ async fn challenge_marks_the_tab_refreshes_it_and_the_other_serves() {
         })
         .await;
     let healthy = server.tab(|_| hello_reply()).await;
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", false))
-        .send()
-        .await
-        .unwrap();
+    let res = chat(&server, "text-model", "hi", false).await;
     assert_eq!(res.status(), 503);
     assert_eq!(res.headers()["x-should-retry"], "false");
     assert!(challenged
@@ -281,15 +243,7 @@ async fn challenge_marks_the_tab_refreshes_it_and_the_other_serves() {
         .await
         .is_some());
     for _ in 0..3 {
-        let v: Value = client()
-            .post(server.url("/v1/chat/completions"))
-            .json(&chat_body("text-model", "hi", false))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = json_of(chat(&server, "text-model", "hi", false).await).await;
         assert_eq!(v["choices"][0]["message"]["content"], "Hello there!");
     }
     assert_eq!(challenged.fetches().len(), 1);
@@ -352,15 +306,7 @@ async fn malformed_frame_is_skipped_and_late_frames_are_dropped() {
         })
         .await;
     for _ in 0..2 {
-        let v: Value = client()
-            .post(server.url("/v1/chat/completions"))
-            .json(&chat_body("text-model", "hi", false))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = json_of(chat(&server, "text-model", "hi", false).await).await;
         assert_eq!(v["choices"][0]["message"]["content"], "Hello there!");
     }
     assert_eq!(server.state.pool().tab_count(), 1);

@@ -10,12 +10,7 @@ use serde_json::Value;
 async fn first_byte_timeout_is_504() {
     let server = TestServer::start(&base_config(",\n  \"first_byte_timeout_seconds\": 1"));
     let tab = server.tab(|_| Reply::Hang).await;
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", false))
-        .send()
-        .await
-        .unwrap();
+    let res = chat(&server, "text-model", "hi", false).await;
     assert_eq!(res.status(), 504);
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["error"]["code"], "timeout");
@@ -36,12 +31,7 @@ async fn idle_timeout_after_first_byte_is_an_sse_error() {
     let _tab = server
         .tab(|_| Reply::StreamThenHang(vec!["a0:\"hi\"\n".into()]))
         .await;
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", true))
-        .send()
-        .await
-        .unwrap();
+    let res = chat(&server, "text-model", "hi", true).await;
     assert_eq!(res.status(), 200);
     let body = res.text().await.unwrap();
     let data = sse_data(&body);
@@ -49,12 +39,7 @@ async fn idle_timeout_after_first_byte_is_an_sse_error() {
     assert_eq!(err["error"]["code"], "timeout");
     assert_eq!(sse_content(&body), "hi");
     // Non-streaming: a real 504.
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", false))
-        .send()
-        .await
-        .unwrap();
+    let res = chat(&server, "text-model", "hi", false).await;
     assert_eq!(res.status(), 504);
 }
 
@@ -69,12 +54,7 @@ async fn total_timeout_is_enforced() {
             delay: std::time::Duration::from_millis(50),
         })
         .await;
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", false))
-        .send()
-        .await
-        .unwrap();
+    let res = chat(&server, "text-model", "hi", false).await;
     assert_eq!(res.status(), 504);
     let v: Value = res.json().await.unwrap();
     assert!(v["error"]["message"]

@@ -202,3 +202,28 @@ pub fn hello_reply() -> Reply {
         r#"ad:{"finishReason":"stop"}"#,
     ])
 }
+
+/// POSTs JSON to a path of the server.
+pub async fn post(server: &TestServer, path: &str, body: &serde_json::Value) -> reqwest::Response {
+    client()
+        .post(server.url(path))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A one-message chat completion request.
+pub async fn chat(server: &TestServer, model: &str, text: &str, stream: bool) -> reqwest::Response {
+    post(
+        server,
+        "/v1/chat/completions",
+        &chat_body(model, text, stream),
+    )
+    .await
+}
+
+/// The JSON body of a response.
+pub async fn json_of(res: reqwest::Response) -> serde_json::Value {
+    res.json().await.unwrap()
+}
