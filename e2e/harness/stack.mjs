@@ -56,7 +56,7 @@ export async function startServer(configDir, port = 0) {
   }
   const child = spawn(BRIDGE_SERVER_BIN, ['--config-dir', configDir, '--port', String(port)], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG || 'info' },
+    env: { ...process.env, NO_COLOR: '1', BRIDGE_NO_UPDATE_CHECK: '1', RUST_LOG: process.env.RUST_LOG || 'info' },
   });
   let log = '';
   const listening = new Promise((resolve, reject) => {

@@ -34,6 +34,9 @@ const NO_CACHE: &str = "no-cache";
 const ASSISTANT: &str = "assistant";
 const ID_PREFIX: &str = "chatcmpl-";
 
+/// Name of the baseline's runtime threads, so their CPU time can be told apart.
+pub const BASELINE_THREAD: &str = "baseline";
+
 type Body = BoxBody<Bytes, Infallible>;
 
 #[derive(Debug)]
@@ -56,7 +59,7 @@ impl Baseline {
     pub fn start(stream: bool, lines: usize, clock: Clock, workers: usize) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers.max(1))
-            .thread_name("baseline")
+            .thread_name(BASELINE_THREAD)
             .enable_all()
             .build()
             .context("cannot build the baseline runtime")?;

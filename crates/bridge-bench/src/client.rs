@@ -91,6 +91,20 @@ impl LoadResult {
         self.first_error.get_or_insert(message);
     }
 
+    /// Adds a later run of the same kind: windows add up.
+    pub fn append(&mut self, other: LoadResult) {
+        self.window += other.window;
+        self.merge(other);
+    }
+
+    /// Keeps only the errors of a warm-up run.
+    pub fn count_errors_of(&mut self, warmup: LoadResult) {
+        self.errors += warmup.errors;
+        if self.first_error.is_none() {
+            self.first_error = warmup.first_error;
+        }
+    }
+
     fn merge(&mut self, other: LoadResult) {
         self.completed += other.completed;
         self.e2e.merge(&other.e2e);

@@ -11,11 +11,13 @@
 //! - [`client`]: the client workers, answer checks, held streams.
 //! - [`baseline`]: the no-relay SSE server.
 //! - [`stats`]: latency histograms, median/min/max over runs.
+//! - [`cpu`]: CPU time of the server and of the bench's threads.
 //! - [`run`]: the measurements.
 //! - [`report`]: printing and the targets.
 
 mod baseline;
 mod client;
+mod cpu;
 mod report;
 mod run;
 mod server;
@@ -49,9 +51,13 @@ struct Args {
     /// Measured seconds of each load run (D).
     #[arg(short = 'd', long, default_value_t = 5.0)]
     duration: f64,
-    /// Seconds of each load run before measuring starts.
+    /// Seconds of warm-up of each side before measuring.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
+    /// Relay and baseline alternate in slices of about this many seconds, so a change in
+    /// the machine's other load hits both alike.
+    #[arg(long, default_value_t = 1.0)]
+    slice: f64,
     /// Non-streaming requests instead of streaming ones.
     #[arg(long)]
     no_stream: bool,
@@ -96,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
         concurrency: args.concurrency,
         duration: seconds(args.duration, "duration")?,
         warmup: seconds(args.warmup, "warmup")?,
+        slice: seconds(args.slice, "slice")?,
         stream: !args.no_stream,
         runs: args.runs,
         memory: args.memory,

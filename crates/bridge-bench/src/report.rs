@@ -3,8 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::client::LoadResult;
-use crate::run::{LevelResult, MemoryResult, Plan};
+use crate::run::{LevelResult, MemoryResult, Plan, Side};
 use crate::stats::Spread;
 
 /// Targets (2-core machine, release build).
@@ -64,18 +63,20 @@ fn median(values: &[f64]) -> Option<f64> {
     Spread::of(values).map(|s| s.median)
 }
 
-type Figure = fn(&LoadResult) -> Option<f64>;
+type Figure = fn(&Side) -> Option<f64>;
 
 const ROWS: &[(&str, Figure, usize)] = &[
-    ("requests/s", |r| Some(r.rps()), 0),
-    ("e2e p50 ms", |r| r.e2e.quantile_ms(0.50), 2),
-    ("e2e p90 ms", |r| r.e2e.quantile_ms(0.90), 2),
-    ("e2e p99 ms", |r| r.e2e.quantile_ms(0.99), 2),
-    ("TTFT p50 ms", |r| r.ttft.quantile_ms(0.50), 2),
-    ("TTFT p99 ms", |r| r.ttft.quantile_ms(0.99), 2),
-    ("chunk p50 ms", |r| r.chunk.quantile_ms(0.50), 3),
-    ("chunk p99 ms", |r| r.chunk.quantile_ms(0.99), 3),
-    ("errors", |r| Some(r.errors as f64), 0),
+    ("requests/s", |s| Some(s.load.rps()), 0),
+    ("e2e p50 ms", |s| s.load.e2e.quantile_ms(0.50), 2),
+    ("e2e p90 ms", |s| s.load.e2e.quantile_ms(0.90), 2),
+    ("e2e p99 ms", |s| s.load.e2e.quantile_ms(0.99), 2),
+    ("TTFT p50 ms", |s| s.load.ttft.quantile_ms(0.50), 2),
+    ("TTFT p99 ms", |s| s.load.ttft.quantile_ms(0.99), 2),
+    ("chunk p50 ms", |s| s.load.chunk.quantile_ms(0.50), 3),
+    ("chunk p99 ms", |s| s.load.chunk.quantile_ms(0.99), 3),
+    ("server CPU us/req", Side::server_us, 1),
+    ("bench CPU us/req", Side::client_us, 1),
+    ("errors", |s| Some(s.load.errors as f64), 0),
 ];
 
 impl Report {
@@ -85,9 +86,9 @@ impl Report {
         let mut first = Vec::new();
         for level in &self.levels {
             for run in &level.runs {
-                for r in std::iter::once(&run.relay).chain(run.baseline.as_ref()) {
-                    total += r.errors;
-                    if let Some(e) = &r.first_error {
+                for side in std::iter::once(&run.relay).chain(run.baseline.as_ref()) {
+                    total += side.load.errors;
+                    if let Some(e) = &side.load.first_error {
                         first.push(format!("C={}: {e}", level.concurrency));
                     }
                 }
@@ -161,6 +162,14 @@ impl Report {
                     fmt_spread(&eff, 2)
                 );
             }
+            let cpu_eff = cpu_efficiencies(level);
+            if !cpu_eff.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  CPU efficiency (baseline CPU/req / relay CPU/req): {}",
+                    fmt_spread(&cpu_eff, 2)
+                );
+            }
         }
         if let Some(m) = &self.memory {
             let _ = writeln!(
@@ -224,7 +233,7 @@ impl Report {
                 let p99: Vec<f64> = level
                     .runs
                     .iter()
-                    .filter_map(|r| r.relay.chunk.quantile_ms(0.99))
+                    .filter_map(|r| r.relay.load.chunk.quantile_ms(0.99))
                     .collect();
                 if let Some(p99) = median(&p99) {
                     checks.push(TargetCheck {
@@ -266,8 +275,22 @@ fn efficiencies(level: &LevelResult) -> Vec<f64> {
         .runs
         .iter()
         .filter_map(|r| {
-            let base = r.baseline.as_ref()?.rps();
-            (base > 0.0).then(|| r.relay.rps() / base)
+            let base = r.baseline.as_ref()?.load.rps();
+            (base > 0.0).then(|| r.relay.load.rps() / base)
+        })
+        .collect()
+}
+
+/// Baseline CPU per request / relay CPU per request of each run: the share of the relay's
+/// machine time that a no-relay server would need, which other load barely moves.
+fn cpu_efficiencies(level: &LevelResult) -> Vec<f64> {
+    level
+        .runs
+        .iter()
+        .filter_map(|r| {
+            let base = r.baseline.as_ref()?.total_us()?;
+            let relay = r.relay.total_us()?;
+            (relay > 0.0).then(|| base / relay)
         })
         .collect()
 }
@@ -275,6 +298,7 @@ fn efficiencies(level: &LevelResult) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::LoadResult;
     use crate::run::RunPair;
     use crate::server::Memory;
     use std::time::Duration;
@@ -292,17 +316,22 @@ mod tests {
             memory: 0,
             starts: 1,
             server_log: "info".into(),
+            slice: Duration::from_secs(1),
             baseline: true,
             sessions: None,
         }
     }
 
-    fn load(completed: u64, errors: u64) -> LoadResult {
-        LoadResult {
-            completed,
-            window: Duration::from_secs(1),
-            errors,
-            ..LoadResult::default()
+    fn load(completed: u64, errors: u64) -> Side {
+        Side {
+            load: LoadResult {
+                completed,
+                window: Duration::from_secs(1),
+                errors,
+                ..LoadResult::default()
+            },
+            server_cpu_ns: completed * 100_000,
+            client_cpu_ns: completed * 50_000,
         }
     }
 

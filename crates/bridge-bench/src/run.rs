@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::baseline::Baseline;
+use crate::baseline::{Baseline, BASELINE_THREAD};
 use crate::client::{self, LoadResult, LoadSpec, CHAT_PATH};
+use crate::cpu;
 use crate::server::{Memory, ServerProcess};
 use crate::stamp::Clock;
 use crate::tab::{self, Behavior};
@@ -31,6 +32,8 @@ pub struct Plan {
     pub concurrency: Vec<usize>,
     pub duration: Duration,
     pub warmup: Duration,
+    /// Relay and baseline alternate in slices of about this length.
+    pub slice: Duration,
     pub stream: bool,
     pub runs: usize,
     pub memory: usize,
@@ -41,13 +44,44 @@ pub struct Plan {
     pub sessions: Option<usize>,
 }
 
-/// One load run of the relay and, if asked, of the baseline.
+/// One side (relay or baseline) of a load run, summed over its slices.
+#[derive(Debug, Default)]
+pub struct Side {
+    pub load: LoadResult,
+    /// CPU of the server: the `bridge-server` process, or the baseline's threads.
+    pub server_cpu_ns: u64,
+    /// CPU of the rest of the bench process: the clients, and for the relay the fake tabs.
+    pub client_cpu_ns: u64,
+}
+
+impl Side {
+    fn per_request_us(&self, ns: u64) -> Option<f64> {
+        (self.load.completed > 0).then(|| ns as f64 / 1e3 / self.load.completed as f64)
+    }
+
+    /// Server CPU per answered request, in microseconds.
+    pub fn server_us(&self) -> Option<f64> {
+        self.per_request_us(self.server_cpu_ns)
+    }
+
+    /// Client (and fake tab) CPU per answered request, in microseconds.
+    pub fn client_us(&self) -> Option<f64> {
+        self.per_request_us(self.client_cpu_ns)
+    }
+
+    /// All CPU per answered request, in microseconds.
+    pub fn total_us(&self) -> Option<f64> {
+        self.per_request_us(self.server_cpu_ns + self.client_cpu_ns)
+    }
+}
+
+/// One load run of the relay and, if asked, of the baseline, in alternating slices.
 #[derive(Debug)]
 pub struct RunPair {
-    pub relay: LoadResult,
-    /// Peak RSS of the server during the relay run.
+    pub relay: Side,
+    /// Peak RSS of the server during the run.
     pub relay_peak: Memory,
-    pub baseline: Option<LoadResult>,
+    pub baseline: Option<Side>,
 }
 
 /// Every run at one concurrency.
@@ -104,60 +138,115 @@ async fn start_server(plan: &Plan, sessions: usize) -> anyhow::Result<ServerProc
     Ok(server)
 }
 
-fn spec(plan: &Plan, base_url: &str, concurrency: usize) -> LoadSpec {
+fn spec(plan: &Plan, base_url: &str, concurrency: usize, duration: Duration) -> LoadSpec {
     LoadSpec {
         url: format!("{base_url}{CHAT_PATH}"),
         stream: plan.stream,
         lines: plan.lines,
         concurrency,
-        warmup: plan.warmup,
-        duration: plan.duration,
+        warmup: Duration::ZERO,
+        duration,
     }
 }
 
-/// One relay load run on a fresh server with `plan.tabs` fake tabs.
-pub async fn relay_run(
+/// Drives one slice and measures the CPU it took: of the server process `server_pid`, or,
+/// without one, of this process's baseline threads; and of the rest of this process.
+async fn measured_slice(
+    http: &reqwest::Client,
+    spec: &LoadSpec,
+    clock: Clock,
+    server_pid: Option<u32>,
+) -> anyhow::Result<Side> {
+    let server_cpu = |pid: Option<u32>| -> anyhow::Result<u64> {
+        Ok(match pid {
+            Some(p) => cpu::threads_cpu(&p.to_string(), "")?.total_ns(),
+            None => 0,
+        })
+    };
+    let server_before = server_cpu(server_pid)?;
+    let me_before = cpu::threads_cpu("self", BASELINE_THREAD)?;
+    let load = client::drive(http, spec, clock).await;
+    let me = cpu::threads_cpu("self", BASELINE_THREAD)?.since(&me_before);
+    let server_ns = match server_pid {
+        Some(_) => server_cpu(server_pid)?.saturating_sub(server_before),
+        None => me.matching_ns,
+    };
+    Ok(Side {
+        load,
+        server_cpu_ns: server_ns,
+        client_cpu_ns: me.other_ns,
+    })
+}
+
+fn add(total: &mut Side, slice: Side) {
+    total.load.append(slice.load);
+    total.server_cpu_ns += slice.server_cpu_ns;
+    total.client_cpu_ns += slice.client_cpu_ns;
+}
+
+/// One run at `concurrency` on a fresh server with `plan.tabs` fake tabs: a warm-up of each
+/// side, then relay and baseline in alternating slices of about `plan.slice`, so a change in
+/// the machine's other load hits both sides alike.
+pub async fn load_run(
     plan: &Plan,
     concurrency: usize,
+    baseline: Option<&Baseline>,
     clock: Clock,
-) -> anyhow::Result<(LoadResult, Memory)> {
+) -> anyhow::Result<RunPair> {
     let sessions = plan
         .sessions
         .unwrap_or(MIN_POOL_SESSIONS.max(concurrency * POOL_SESSIONS_PER_CLIENT));
     let server = start_server(plan, sessions).await?;
-    let tabs = tab::connect(
+    let _tabs = tab::connect(
         server.port,
         plan.tabs,
         Behavior::Burst { lines: plan.lines },
         clock,
     )
     .await
-    .with_context(|| {
-        format!(
-            "fake tabs could not connect; server log:\n{}",
-            server.log_tail()
-        )
-    })?;
-    let http = client::http_client(concurrency)?;
-    let result = client::drive(&http, &spec(plan, &server.base_url(), concurrency), clock).await;
-    let memory = server.memory()?;
-    drop(tabs);
+    .with_context(|| format!("fake tabs could not connect; server log:\n{}", server.log_tail()))?;
+    let relay_http = client::http_client(concurrency)?;
+    let base_http = client::http_client(concurrency)?;
+    let relay_url = server.base_url();
+    let base_url = baseline.map(Baseline::base_url);
+    let mut relay = Side::default();
+    let mut base = baseline.map(|_| Side::default());
+    if !plan.warmup.is_zero() {
+        let warm = spec(plan, &relay_url, concurrency, plan.warmup);
+        relay
+            .load
+            .count_errors_of(client::drive(&relay_http, &warm, clock).await);
+        if let (Some(url), Some(b)) = (&base_url, base.as_mut()) {
+            let warm = spec(plan, url, concurrency, plan.warmup);
+            b.load
+                .count_errors_of(client::drive(&base_http, &warm, clock).await);
+        }
+    }
+    let slices = (plan.duration.as_secs_f64() / plan.slice.as_secs_f64().max(1e-3))
+        .ceil()
+        .max(1.0) as u32;
+    let slice = plan.duration / slices;
+    for _ in 0..slices {
+        let s = spec(plan, &relay_url, concurrency, slice);
+        add(
+            &mut relay,
+            measured_slice(&relay_http, &s, clock, Some(server.pid())).await?,
+        );
+        if let (Some(url), Some(b)) = (&base_url, base.as_mut()) {
+            let s = spec(plan, url, concurrency, slice);
+            add(b, measured_slice(&base_http, &s, clock, None).await?);
+        }
+    }
+    let relay_peak = server.memory()?;
     server.stop();
-    Ok((result, memory))
+    Ok(RunPair {
+        relay,
+        relay_peak,
+        baseline: base,
+    })
 }
 
-/// One baseline load run.
-pub async fn baseline_run(
-    plan: &Plan,
-    baseline: &Baseline,
-    concurrency: usize,
-    clock: Clock,
-) -> anyhow::Result<LoadResult> {
-    let http = client::http_client(concurrency)?;
-    Ok(client::drive(&http, &spec(plan, &baseline.base_url(), concurrency), clock).await)
-}
-
-/// Every load run: for each concurrency, `runs` times relay then baseline.
+/// Every load run: for each concurrency, `runs` runs.
 pub async fn load_runs(plan: &Plan, clock: Clock) -> anyhow::Result<Vec<LevelResult>> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let baseline = if plan.baseline {
@@ -169,16 +258,7 @@ pub async fn load_runs(plan: &Plan, clock: Clock) -> anyhow::Result<Vec<LevelRes
     for &c in &plan.concurrency {
         let mut runs = Vec::with_capacity(plan.runs);
         for _ in 0..plan.runs {
-            let (relay, relay_peak) = relay_run(plan, c, clock).await?;
-            let baseline = match &baseline {
-                Some(b) => Some(baseline_run(plan, b, c, clock).await?),
-                None => None,
-            };
-            runs.push(RunPair {
-                relay,
-                relay_peak,
-                baseline,
-            });
+            runs.push(load_run(plan, c, baseline.as_ref(), clock).await?);
         }
         levels.push(LevelResult {
             concurrency: c,

@@ -46,6 +46,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit.code());
         }
     };
+    if let Some(action) = args.update.action() {
+        return bridge_update::run_cli(action, env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
+    }
     init_tracing();
     // inquire draws on stderr and reads the terminal.
     let interactive =

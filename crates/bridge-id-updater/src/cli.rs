@@ -92,6 +92,9 @@ pub struct Args {
     /// the defaults.
     #[arg(short = 'y', long, visible_alias = "non-interactive")]
     pub yes: bool,
+
+    #[command(flatten)]
+    pub update: bridge_update::UpdateFlags,
 }
 
 /// `--mode` values, spelled as in config.jsonc.

@@ -18,14 +18,21 @@ use crate::stats::UpdateInfo;
 /// them `shutdown_grace`).
 const DRAIN_LIMIT: Duration = Duration::from_secs(15 * 60);
 
+/// An installed update the server should restart into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restart {
+    pub path: PathBuf,
+    pub version: String,
+}
+
 /// The running check.
 #[derive(Debug)]
 pub struct UpdateTask {
     /// The check thread; it ends after the check (or after the drain wait).
     pub thread: JoinHandle<()>,
-    /// Yields the path of the installed binary when the server should restart into it; closes
-    /// without a value otherwise.
-    pub restart: oneshot::Receiver<PathBuf>,
+    /// Yields the installed update once no request is in flight; closes without a value when
+    /// there is nothing to restart into.
+    pub restart: oneshot::Receiver<Restart>,
 }
 
 /// Starts the check on a background thread and returns at once. With `install`, a newer
@@ -35,14 +42,14 @@ pub fn spawn(state: AppState, updater: Updater, install: bool) -> std::io::Resul
     let thread = std::thread::Builder::new()
         .name("update-check".to_owned())
         .spawn(move || {
-            if let Some(path) = run(&state, &updater, install) {
+            if let Some(restart) = run(&state, &updater, install) {
                 if !state.stats().wait_until_idle(DRAIN_LIMIT) {
                     tracing::warn!(
                         "requests still in flight after {} s; restarting anyway",
                         DRAIN_LIMIT.as_secs()
                     );
                 }
-                let _ = tx.send(path);
+                let _ = tx.send(restart);
             }
         })?;
     Ok(UpdateTask {
@@ -51,8 +58,8 @@ pub fn spawn(state: AppState, updater: Updater, install: bool) -> std::io::Resul
     })
 }
 
-/// The check itself; returns the installed path when a restart is due.
-fn run(state: &AppState, updater: &Updater, install: bool) -> Option<PathBuf> {
+/// The check itself; returns the installed update when a restart is due.
+fn run(state: &AppState, updater: &Updater, install: bool) -> Option<Restart> {
     let bin = updater.bin_name().to_owned();
     let current = updater.current_version().to_owned();
     let info = |state_name: &'static str, latest: Option<String>, message: String| UpdateInfo {
@@ -82,8 +89,9 @@ fn run(state: &AppState, updater: &Updater, install: bool) -> Option<PathBuf> {
     };
     if !install {
         let message = format!(
-            "{bin} {} is available (running {current}). Stop the server and run `{bin} --update`, \
-             or set \"enable_auto_update\": true in config.jsonc.",
+            "{bin} {} is available (running {current}). To install it, stop the server and run \
+             `{bin} --update`; with \"enable_auto_update\": true in config.jsonc the server \
+             installs new releases itself at startup.",
             available.latest
         );
         tracing::info!("{message}");
@@ -106,8 +114,8 @@ fn run(state: &AppState, updater: &Updater, install: bool) -> Option<PathBuf> {
             tracing::info!("{message}");
             state
                 .stats()
-                .set_update(info("installed", Some(to), message));
-            Some(path)
+                .set_update(info("installed", Some(to.clone()), message));
+            Some(Restart { path, version: to })
         }
         Ok(UpdateOutcome::UpToDate { .. }) => None,
         Err(e) => {

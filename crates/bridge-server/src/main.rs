@@ -1,9 +1,9 @@
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
+use bridge_server::autoupdate::Restart;
 use clap::Parser;
 
 /// The name releases use for this binary's archives.
@@ -60,7 +60,12 @@ fn main() -> anyhow::Result<ExitCode> {
         format!("cannot listen on {host}:{port} (is another bridge-server running?)")
     })?;
     let addr = listener.local_addr()?;
-    let auto_update = loaded.config.enable_auto_update;
+    let mut auto_update = loaded.config.enable_auto_update;
+    if let Ok(version) = std::env::var(bridge_update::JUST_UPDATED_ENV) {
+        // Started by an automatic update: check, but do not install again now.
+        tracing::info!("restarted after updating to {version}");
+        auto_update = false;
+    }
     let state = bridge_server::AppState::new(
         loaded,
         bridge_server::ServerOptions::new(args.config_dir.clone()),
@@ -71,7 +76,7 @@ fn main() -> anyhow::Result<ExitCode> {
         start_update_check(&state, auto_update)
     };
     // Set when an automatic update was installed: after the graceful stop, exec it.
-    let restart_into: Arc<Mutex<Option<PathBuf>>> = Arc::default();
+    let restart_into: Arc<Mutex<Option<Restart>>> = Arc::default();
     let restart_slot = restart_into.clone();
     actix_web::rt::System::new().block_on(async move {
         tracing::info!(
@@ -82,9 +87,9 @@ fn main() -> anyhow::Result<ExitCode> {
                 Some(rx) => {
                     tokio::select! {
                         _ = shutdown_signal() => {}
-                        Ok(path) = rx => {
-                            tracing::info!("restarting into the updated binary");
-                            *restart_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(path);
+                        Ok(restart) = rx => {
+                            tracing::info!("restarting into {} {}", BIN_NAME, restart.version);
+                            *restart_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(restart);
                         }
                     }
                 }
@@ -93,15 +98,15 @@ fn main() -> anyhow::Result<ExitCode> {
         };
         bridge_server::run(listener, state, shutdown).await
     })?;
-    let path = restart_into
+    let restart = restart_into
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .take();
-    if let Some(path) = path {
-        let err = bridge_update::reexec(&path);
+    if let Some(restart) = restart {
+        let err = bridge_update::reexec(&restart.path, &restart.version);
         anyhow::bail!(
             "the update was installed at {} but starting it failed: {err}; start it by hand",
-            path.display()
+            restart.path.display()
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -111,7 +116,7 @@ fn main() -> anyhow::Result<ExitCode> {
 fn start_update_check(
     state: &bridge_server::AppState,
     auto_update: bool,
-) -> Option<tokio::sync::oneshot::Receiver<PathBuf>> {
+) -> Option<tokio::sync::oneshot::Receiver<Restart>> {
     let source = match bridge_update::ReleaseSource::from_env() {
         Ok(s) => s,
         Err(e) => {

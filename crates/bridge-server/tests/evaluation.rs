@@ -24,7 +24,7 @@ fn answer(text: &str) -> Reply {
 
 async fn ask(server: &TestServer, messages: Value) -> reqwest::Response {
     post(
-        &server,
+        server,
         "/v1/chat/completions",
         &json!({"model": "text-model", "messages": messages}),
     )

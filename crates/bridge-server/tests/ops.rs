@@ -636,11 +636,12 @@ async fn auto_update_installs_and_asks_for_a_restart_once_idle() {
         "restart must wait for the request in flight"
     );
     req.abort();
-    let path = tokio::time::timeout(Duration::from_secs(10), task.restart)
+    let restart = tokio::time::timeout(Duration::from_secs(10), task.restart)
         .await
         .expect("restart asked once idle")
         .unwrap();
-    assert_eq!(path, bin);
+    assert_eq!(restart.path, bin);
+    assert_eq!(restart.version, "9.0.0");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

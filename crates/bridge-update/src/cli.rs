@@ -92,7 +92,7 @@ pub fn report(action: Action, updater: &Updater) -> Result<String, UpdateError> 
                     Verification::Unverified => "the release publishes no checksum",
                 };
                 format!(
-                    "Updated {bin} {from} -> {to} at {} ({verified}). Restart it to run the new \
+                    "Updated {bin} {from} -> {to} at {} ({verified}). The next start runs the new \
                      version.",
                     path.display()
                 )
