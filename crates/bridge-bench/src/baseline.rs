@@ -6,6 +6,7 @@
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use bridge_core::openai::{
@@ -43,6 +44,8 @@ type Body = BoxBody<Bytes, Infallible>;
 struct Answerer {
     stream: bool,
     lines: usize,
+    /// Pause before each text line, as the paced fake tab makes.
+    gap: Duration,
     clock: Clock,
 }
 
@@ -56,7 +59,13 @@ pub struct Baseline {
 impl Baseline {
     /// Starts the server on a free loopback port, on a runtime of `workers` threads of its own
     /// (the relay server has its own process and threads too).
-    pub fn start(stream: bool, lines: usize, clock: Clock, workers: usize) -> anyhow::Result<Self> {
+    pub fn start(
+        stream: bool,
+        lines: usize,
+        gap: Duration,
+        clock: Clock,
+        workers: usize,
+    ) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers.max(1))
             .thread_name(BASELINE_THREAD)
@@ -70,6 +79,7 @@ impl Baseline {
         let answerer = Arc::new(Answerer {
             stream,
             lines,
+            gap,
             clock,
         });
         let listener = {
@@ -124,7 +134,9 @@ async fn answer(
     let (body, content_type) = if answerer.stream {
         let lines = answerer.lines;
         let clock = answerer.clock;
-        let frames = futures_util::stream::iter(0..lines + 2).map(move |i| {
+        let gap = answerer.gap;
+        let id: Arc<str> = id.into();
+        let frame = move |i: usize| {
             let bytes = if i < lines {
                 let mut delta = Delta::content(stamp_text(clock.now()));
                 if i == 0 {
@@ -137,8 +149,28 @@ async fn answer(
                 Bytes::from_static(SSE_DONE)
             };
             Ok::<_, Infallible>(Frame::data(bytes))
-        });
-        (BodyExt::boxed(StreamBody::new(frames)), EVENT_STREAM)
+        };
+        let body = if gap.is_zero() {
+            BodyExt::boxed(StreamBody::new(
+                futures_util::stream::iter(0..lines + 2).map(frame),
+            ))
+        } else {
+            let start = tokio::time::Instant::now();
+            let paced = futures_util::stream::unfold(0usize, move |i| {
+                let frame = frame.clone();
+                async move {
+                    if i >= lines + 2 {
+                        return None;
+                    }
+                    if i < lines {
+                        tokio::time::sleep_until(start + gap * (i as u32 + 1)).await;
+                    }
+                    Some((frame(i), i + 1))
+                }
+            });
+            BodyExt::boxed(StreamBody::new(paced))
+        };
+        (body, EVENT_STREAM)
     } else {
         let text: String = (0..answerer.lines)
             .map(|_| stamp_text(answerer.clock.now()))
@@ -196,7 +228,7 @@ mod tests {
     async fn baseline_answers_pass_the_client_checks() {
         let clock = Clock::new();
         for stream in [true, false] {
-            let server = Baseline::start(stream, 3, clock, 1).unwrap();
+            let server = Baseline::start(stream, 3, Duration::ZERO, clock, 1).unwrap();
             let client = crate::client::http_client(1).unwrap();
             let response = client
                 .post(format!("{}{}", server.base_url(), crate::client::CHAT_PATH))

@@ -123,20 +123,29 @@ pub async fn drive(client: &reqwest::Client, spec: &LoadSpec, clock: Clock) -> L
     let measure_from = start + spec.warmup;
     let end = measure_from + spec.duration;
     let body = request_body(spec.stream);
+    let mut total = LoadResult {
+        window: spec.duration,
+        ..LoadResult::default()
+    };
+    // Parsed once: URL parsing is a visible share of a client's work per request.
+    let url = match reqwest::Url::parse(&spec.url) {
+        Ok(u) => u,
+        Err(e) => {
+            total.error(format!("bad URL {}: {e}", spec.url));
+            return total;
+        }
+    };
     let workers: Vec<_> = (0..spec.concurrency.max(1))
         .map(|_| {
             let client = client.clone();
             let spec = spec.clone();
             let body = body.clone();
-            tokio::spawn(
-                async move { worker(&client, &spec, body, clock, measure_from, end).await },
-            )
+            let url = url.clone();
+            tokio::spawn(async move {
+                worker(&client, &spec, &url, body, clock, measure_from, end).await
+            })
         })
         .collect();
-    let mut total = LoadResult {
-        window: spec.duration,
-        ..LoadResult::default()
-    };
     for w in workers {
         match w.await {
             Ok(r) => total.merge(r),
@@ -155,6 +164,7 @@ struct Answer {
 async fn worker(
     client: &reqwest::Client,
     spec: &LoadSpec,
+    url: &reqwest::Url,
     body: Bytes,
     clock: Clock,
     measure_from: Instant,
@@ -166,9 +176,9 @@ async fn worker(
     while Instant::now() < end {
         let sent = clock.now();
         let outcome = if spec.stream {
-            stream_once(client, spec, body.clone(), clock, &mut chunk).await
+            stream_once(client, spec, url, body.clone(), clock, &mut chunk).await
         } else {
-            whole_once(client, spec, body.clone(), clock).await
+            whole_once(client, spec, url, body.clone(), clock).await
         };
         let finished = Instant::now();
         match outcome {
@@ -190,7 +200,7 @@ async fn worker(
 
 async fn send(
     client: &reqwest::Client,
-    url: &str,
+    url: reqwest::Url,
     body: Bytes,
 ) -> anyhow::Result<reqwest::Response> {
     let response = client
@@ -211,11 +221,12 @@ async fn send(
 async fn stream_once(
     client: &reqwest::Client,
     spec: &LoadSpec,
+    url: &reqwest::Url,
     body: Bytes,
     clock: Clock,
     chunk: &mut Vec<u64>,
 ) -> anyhow::Result<Answer> {
-    let response = send(client, &spec.url, body).await?;
+    let response = send(client, url.clone(), body).await?;
     let mut stream = response.bytes_stream();
     let mut reader = SseReader::default();
     let mut check = StreamCheck::default();
@@ -235,10 +246,11 @@ async fn stream_once(
 async fn whole_once(
     client: &reqwest::Client,
     spec: &LoadSpec,
+    url: &reqwest::Url,
     body: Bytes,
     clock: Clock,
 ) -> anyhow::Result<Answer> {
-    let response = send(client, &spec.url, body).await?;
+    let response = send(client, url.clone(), body).await?;
     let bytes = response.bytes().await.context("body broke")?;
     let end = clock.now();
     check_completion(&bytes, spec.lines)?;
@@ -383,17 +395,28 @@ pub async fn hold_streams(
     timeout: Duration,
 ) -> Held {
     let (release, release_rx) = watch::channel(false);
+    let url = match reqwest::Url::parse(url) {
+        Ok(u) => u,
+        Err(e) => {
+            return Held {
+                release,
+                tasks: Vec::new(),
+                open: 0,
+                errors: vec![format!("bad URL {url}: {e}")],
+            }
+        }
+    };
     let (ready_tx, mut ready_rx) = mpsc::channel::<Result<(), String>>(count.max(1));
     let body = request_body(true);
     let tasks = (0..count)
         .map(|_| {
             let client = client.clone();
-            let url = url.to_owned();
+            let url = url.clone();
             let body = body.clone();
             let ready = ready_tx.clone();
             let mut release = release_rx.clone();
             tokio::spawn(async move {
-                let opened = open_one(&client, &url, body).await;
+                let opened = open_one(&client, url, body).await;
                 let stream = match opened {
                     Ok(s) => {
                         let _ = ready.send(Ok(())).await;
@@ -444,7 +467,11 @@ type ByteStream =
     std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 /// Sends one streaming request and reads until its first delta.
-async fn open_one(client: &reqwest::Client, url: &str, body: Bytes) -> anyhow::Result<ByteStream> {
+async fn open_one(
+    client: &reqwest::Client,
+    url: reqwest::Url,
+    body: Bytes,
+) -> anyhow::Result<ByteStream> {
     let response = send(client, url, body).await?;
     let mut stream: ByteStream = Box::pin(response.bytes_stream());
     let mut reader = SseReader::default();

@@ -59,7 +59,10 @@ mod tests {
 
     #[test]
     fn schedstat_first_field_is_cpu_nanoseconds() {
-        assert_eq!(parse_schedstat("175094473 108884135 551\n"), Some(175_094_473));
+        assert_eq!(
+            parse_schedstat("175094473 108884135 551\n"),
+            Some(175_094_473)
+        );
         assert_eq!(parse_schedstat(""), None);
     }
 

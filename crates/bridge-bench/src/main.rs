@@ -58,6 +58,11 @@ struct Args {
     /// the machine's other load hits both alike.
     #[arg(long, default_value_t = 1.0)]
     slice: f64,
+    /// Milliseconds before each text line of an answer, in the fake tabs and the baseline
+    /// (0: the whole answer at once). A gap paces answers like a model producing tokens, so
+    /// per-chunk latency shows what the relay adds rather than queueing at saturation.
+    #[arg(long, default_value_t = 0.0)]
+    gap_ms: f64,
     /// Non-streaming requests instead of streaming ones.
     #[arg(long)]
     no_stream: bool,
@@ -103,6 +108,7 @@ async fn main() -> anyhow::Result<()> {
         duration: seconds(args.duration, "duration")?,
         warmup: seconds(args.warmup, "warmup")?,
         slice: seconds(args.slice, "slice")?,
+        gap: seconds(args.gap_ms / 1e3, "gap-ms")?,
         stream: !args.no_stream,
         runs: args.runs,
         memory: args.memory,

@@ -108,10 +108,15 @@ impl Report {
         let _ = writeln!(out, "machine: {}", self.machine);
         let _ = writeln!(
             out,
-            "server: {}; K={} tabs, L={} lines, {}, D={} s after {} s warm-up, {} run(s): median (min…max)",
+            "server: {}; K={} tabs, L={} lines{}, {}, D={} s after {} s warm-up, {} run(s): median (min…max)",
             p.server.display(),
             p.tabs,
             p.lines,
+            if p.gap.is_zero() {
+                " at once".to_owned()
+            } else {
+                format!(" {} ms apart", p.gap.as_secs_f64() * 1e3)
+            },
             if p.stream { "streaming" } else { "not streaming" },
             p.duration.as_secs_f64(),
             p.warmup.as_secs_f64(),
@@ -127,7 +132,7 @@ impl Report {
         }
         for level in &self.levels {
             let _ = writeln!(out, "\nC={}", level.concurrency);
-            let _ = writeln!(out, "  {:<20}{:<30}{}", "", "relay", "baseline");
+            let _ = writeln!(out, "  {:<20}{:<30}baseline", "", "relay");
             for (name, figure, decimals) in ROWS {
                 let relay: Vec<f64> = level.runs.iter().filter_map(|r| figure(&r.relay)).collect();
                 let base: Vec<f64> = level
@@ -212,7 +217,9 @@ impl Report {
             });
         }
         for level in &self.levels {
+            // Paced answers are bound by the gaps, not by the relay: no throughput target.
             if p.stream
+                && p.gap.is_zero()
                 && p.lines == TARGET_EFFICIENCY_LINES
                 && level.concurrency == TARGET_EFFICIENCY_CONCURRENCY
             {
@@ -317,6 +324,7 @@ mod tests {
             starts: 1,
             server_log: "info".into(),
             slice: Duration::from_secs(1),
+            gap: Duration::ZERO,
             baseline: true,
             sessions: None,
         }

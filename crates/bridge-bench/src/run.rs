@@ -34,6 +34,8 @@ pub struct Plan {
     pub warmup: Duration,
     /// Relay and baseline alternate in slices of about this length.
     pub slice: Duration,
+    /// Pause before each text line of an answer (zero: the whole answer at once).
+    pub gap: Duration,
     pub stream: bool,
     pub runs: usize,
     pub memory: usize,
@@ -200,11 +202,19 @@ pub async fn load_run(
     let _tabs = tab::connect(
         server.port,
         plan.tabs,
-        Behavior::Burst { lines: plan.lines },
+        Behavior::Burst {
+            lines: plan.lines,
+            gap: plan.gap,
+        },
         clock,
     )
     .await
-    .with_context(|| format!("fake tabs could not connect; server log:\n{}", server.log_tail()))?;
+    .with_context(|| {
+        format!(
+            "fake tabs could not connect; server log:\n{}",
+            server.log_tail()
+        )
+    })?;
     let relay_http = client::http_client(concurrency)?;
     let base_http = client::http_client(concurrency)?;
     let relay_url = server.base_url();
@@ -250,7 +260,13 @@ pub async fn load_run(
 pub async fn load_runs(plan: &Plan, clock: Clock) -> anyhow::Result<Vec<LevelResult>> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let baseline = if plan.baseline {
-        Some(Baseline::start(plan.stream, plan.lines, clock, workers)?)
+        Some(Baseline::start(
+            plan.stream,
+            plan.lines,
+            plan.gap,
+            clock,
+            workers,
+        )?)
     } else {
         None
     };

@@ -4,7 +4,7 @@
 //!
 //! Every text delta carries its send time (see [`crate::stamp`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -14,6 +14,7 @@ use bridge_core::arena::wire::{
 use bridge_core::protocol::{JobId, ServerMessage, TabMessage, PROTOCOL_VERSION};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -41,8 +42,9 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// How a fake tab answers a `fetch`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Behavior {
-    /// The head, `lines` text lines, a finish line and `done`, all at once.
-    Burst { lines: usize },
+    /// The head, `lines` text lines, a finish line and `done`; all at once when `gap` is zero,
+    /// else with `gap` before each text line (a model producing tokens at a steady rate).
+    Burst { lines: usize, gap: Duration },
     /// The head and one text line, then nothing until the job is aborted.
     Hold,
 }
@@ -109,58 +111,131 @@ async fn handshake(port: u16) -> anyhow::Result<Ws> {
     }
 }
 
+/// Reads server frames and writes answers. Immediate answers are written by this task at
+/// once; paced ones come from a task per job through `outbox`.
 async fn serve(mut ws: Ws, behavior: Behavior, clock: Clock) {
-    let finish = finish_line();
-    while let Some(Ok(msg)) = ws.next().await {
-        let Message::Text(text) = msg else { continue };
-        let Ok(frame) = serde_json::from_str::<ServerMessage>(&text) else {
-            continue;
-        };
-        let sent = match frame {
-            ServerMessage::Fetch { id, .. } => answer(&mut ws, id, behavior, clock, &finish).await,
-            ServerMessage::Ping => ws.send(Message::text(encode(&TabMessage::Pong))).await,
-            // A burst answer is complete before an abort can arrive; a held one just stays.
-            _ => Ok(()),
+    let (out_tx, mut outbox) = mpsc::unbounded_channel::<String>();
+    let mut paced: HashMap<JobId, JoinHandle<()>> = HashMap::new();
+    loop {
+        let sent = tokio::select! {
+            msg = ws.next() => {
+                let Some(Ok(msg)) = msg else { break };
+                let Message::Text(text) = msg else { continue };
+                let Ok(frame) = serde_json::from_str::<ServerMessage>(&text) else {
+                    continue;
+                };
+                match frame {
+                    ServerMessage::Fetch { id, .. } => match behavior {
+                        Behavior::Burst { lines, gap } if !gap.is_zero() => {
+                            paced.retain(|_, job| !job.is_finished());
+                            let job = tokio::spawn(paced_answer(id, lines, gap, clock, out_tx.clone()));
+                            paced.insert(id, job);
+                            Ok(())
+                        }
+                        _ => {
+                            let mut sent = Ok(());
+                            for frame in answer_frames(id, behavior, clock) {
+                                sent = ws.feed(Message::text(frame)).await;
+                                if sent.is_err() {
+                                    break;
+                                }
+                            }
+                            match sent {
+                                Ok(()) => ws.flush().await,
+                                e => e,
+                            }
+                        }
+                    },
+                    ServerMessage::Abort { id } => {
+                        if let Some(job) = paced.remove(&id) {
+                            job.abort();
+                        }
+                        Ok(())
+                    }
+                    ServerMessage::Ping => ws.send(Message::text(encode(&TabMessage::Pong))).await,
+                    _ => Ok(()),
+                }
+            }
+            frame = outbox.recv() => {
+                let Some(frame) = frame else { break };
+                ws.send(Message::text(frame)).await
+            }
         };
         if sent.is_err() {
             break;
         }
     }
+    for job in paced.values() {
+        job.abort();
+    }
 }
 
-/// Queues every frame of the answer, then writes them out with one flush.
-async fn answer(
-    ws: &mut Ws,
+/// Every frame of an immediate answer: the head, the text lines (one for [`Behavior::Hold`]),
+/// and for a burst the finish line and `done`.
+fn answer_frames(id: JobId, behavior: Behavior, clock: Clock) -> Vec<String> {
+    let lines = match behavior {
+        Behavior::Burst { lines, .. } => lines,
+        Behavior::Hold => 1,
+    };
+    let mut frames = Vec::with_capacity(lines + 3);
+    frames.push(head_frame(id));
+    for _ in 0..lines {
+        frames.push(text_frame(id, clock));
+    }
+    if let Behavior::Burst { .. } = behavior {
+        frames.extend(tail_frames(id));
+    }
+    frames
+}
+
+/// A burst answer with `gap` before each text line.
+async fn paced_answer(
     id: JobId,
-    behavior: Behavior,
+    lines: usize,
+    gap: Duration,
     clock: Clock,
-    finish: &str,
-) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    out: mpsc::UnboundedSender<String>,
+) {
+    let _ = out.send(head_frame(id));
+    let mut next = tokio::time::Instant::now();
+    for _ in 0..lines {
+        // Deadlines from the start, so timer lateness does not add up over the answer.
+        next += gap;
+        tokio::time::sleep_until(next).await;
+        if out.send(text_frame(id, clock)).is_err() {
+            return;
+        }
+    }
+    for frame in tail_frames(id) {
+        let _ = out.send(frame);
+    }
+}
+
+fn head_frame(id: JobId) -> String {
     let mut headers = BTreeMap::new();
     headers.insert(CONTENT_TYPE.to_owned(), EVENT_STREAM.to_owned());
-    ws.feed(Message::text(encode(&TabMessage::Response {
+    encode(&TabMessage::Response {
         id,
         status: STATUS_OK,
         headers,
-    })))
-    .await?;
-    let lines = match behavior {
-        Behavior::Burst { lines } => lines,
-        Behavior::Hold => 1,
-    };
-    for _ in 0..lines {
-        let data = text_line(&stamp_text(clock.now()));
-        ws.feed(Message::text(encode(&TabMessage::Chunk { id, data })))
-            .await?;
-    }
-    if let Behavior::Burst { .. } = behavior {
-        let data = finish.to_owned();
-        ws.feed(Message::text(encode(&TabMessage::Chunk { id, data })))
-            .await?;
-        ws.feed(Message::text(encode(&TabMessage::Done { id })))
-            .await?;
-    }
-    ws.flush().await
+    })
+}
+
+/// A text line stamped now.
+fn text_frame(id: JobId, clock: Clock) -> String {
+    let data = text_line(&stamp_text(clock.now()));
+    encode(&TabMessage::Chunk { id, data })
+}
+
+/// The finish line and `done`.
+fn tail_frames(id: JobId) -> [String; 2] {
+    [
+        encode(&TabMessage::Chunk {
+            id,
+            data: finish_line(),
+        }),
+        encode(&TabMessage::Done { id }),
+    ]
 }
 
 fn encode(msg: &TabMessage) -> String {

@@ -2,3 +2,4 @@
 //! a fake LMArena upstream, and fixture loading.
 pub mod fake_arena;
 pub mod fake_tab;
+pub mod server;

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use bridge_core::protocol::{Command as TabCommand, ServerMessage};
-use bridge_server::{AppState, ServerOptions};
+use bridge_server::AppState;
 use bridge_test_support::fake_tab::{FakeTab, FakeTabOptions, Handler, Reply};
+use bridge_test_support::server::{write_config_dir, RunningServer};
 
 /// The api_key of `tests/fixtures/config/original.jsonc`.
 pub const API_KEY: &str = "sk-local-test-key";
@@ -115,8 +116,7 @@ pub struct Server {
     pub port: u16,
     state: AppState,
     _dir: tempfile::TempDir,
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: RunningServer,
     rt: tokio::runtime::Runtime,
 }
 
@@ -125,30 +125,9 @@ impl Server {
     pub fn start(api_key: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let config = format!("{{\n  // test server\n  \"api_key\": \"{api_key}\"\n}}\n");
-        std::fs::write(dir.path().join("config.jsonc"), config).unwrap();
-        std::fs::write(dir.path().join("models.json"), MODELS).unwrap();
-        std::fs::write(dir.path().join("model_endpoint_map.json"), "{}").unwrap();
-        let loaded = bridge_server::load_dir(dir.path()).unwrap();
-        let mut options = ServerOptions::new(dir.path());
-        options.watch_config = false;
-        options.shutdown_grace = Duration::from_millis(200);
-        let state = AppState::new(loaded, options);
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-        let server_state = state.clone();
-        let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-                std::thread::spawn(move || {
-                    let _ = stop_rx.recv();
-                    let _ = tx.send(());
-                });
-                let _ = bridge_server::run(listener, server_state, async move {
-                    let _ = rx.await;
-                })
-                .await;
-            });
+        write_config_dir(dir.path(), &config, MODELS, "{}");
+        let server = RunningServer::start(dir.path(), |o| {
+            o.shutdown_grace = Duration::from_millis(200);
         });
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -156,11 +135,10 @@ impl Server {
             .build()
             .unwrap();
         Server {
-            port,
-            state,
+            port: server.port,
+            state: server.state.clone(),
             _dir: dir,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            server,
             rt,
         }
     }
@@ -206,17 +184,6 @@ impl Server {
         match frame {
             ServerMessage::Command { report_to, .. } => report_to,
             _ => None,
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
     }
 }

@@ -2,13 +2,13 @@
 //! actix system thread, plus helpers to connect fake tabs and read SSE answers.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bridge_server::{AppState, ServerOptions};
 use bridge_test_support::fake_tab::{FakeTab, FakeTabOptions, Handler, Reply};
+use bridge_test_support::server::{write_config_dir, RunningServer};
 
 pub const SESSION: &str = "11111111-1111-4111-8111-111111111111";
 pub const MESSAGE: &str = "22222222-2222-4222-8222-222222222222";
@@ -35,8 +35,7 @@ pub struct TestServer {
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub state: AppState,
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: Option<RunningServer>,
 }
 
 impl TestServer {
@@ -57,38 +56,13 @@ impl TestServer {
                 .try_init();
         }
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("config.jsonc"), config).unwrap();
-        std::fs::write(dir.path().join("models.json"), models).unwrap();
-        std::fs::write(dir.path().join("model_endpoint_map.json"), map).unwrap();
-        let loaded = bridge_server::load_dir(dir.path()).unwrap();
-        let mut options = ServerOptions::new(dir.path());
-        options.watch_config = false;
-        options.shutdown_grace = Duration::from_millis(300);
-        tweak(&mut options);
-        let state = AppState::new(loaded, options);
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-        let server_state = state.clone();
-        let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-                std::thread::spawn(move || {
-                    let _ = stop_rx.recv();
-                    let _ = tx.send(());
-                });
-                let _ = bridge_server::run(listener, server_state, async move {
-                    let _ = rx.await;
-                })
-                .await;
-            });
-        });
+        write_config_dir(dir.path(), config, models, map);
+        let server = RunningServer::start(dir.path(), tweak);
         TestServer {
-            port,
+            port: server.port,
+            state: server.state.clone(),
             dir,
-            state,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            server: Some(server),
         }
     }
 
@@ -118,33 +92,20 @@ impl TestServer {
         let handler: Handler = Arc::new(handler);
         let tab = FakeTab::connect(opts, handler).await.unwrap();
         // The pool registers the tab right after welcome; wait until it is there.
-        for _ in 0..200 {
-            if self.state.pool().tab_count() > before {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        if let Some(server) = &self.server {
+            assert!(
+                server.wait_for_tabs_above(before).await,
+                "tab was not registered"
+            );
         }
         tab
     }
 
     /// Stops the server (graceful) and waits for it.
     pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
+        if let Some(server) = self.server.take() {
+            server.stop();
         }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.shutdown();
     }
 }
 
