@@ -84,7 +84,9 @@ async fn handshake(port: u16) -> anyhow::Result<Ws> {
     request
         .headers_mut()
         .insert("Origin", TAB_ORIGIN.parse().context("origin header")?);
-    let (mut ws, _) = tokio_tungstenite::connect_async(request)
+    // No Nagle: browsers send WebSocket frames at once, and a paced answer's small frames
+    // would otherwise wait for the server's delayed ACK.
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
         .await
         .context("fake tab cannot connect to /ws")?;
     ws.send(Message::text(encode(&TabMessage::Hello {
