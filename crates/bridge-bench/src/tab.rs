@@ -130,7 +130,8 @@ async fn serve(mut ws: Ws, behavior: Behavior, clock: Clock) {
                     ServerMessage::Fetch { id, .. } => match behavior {
                         Behavior::Burst { lines, gap } if !gap.is_zero() => {
                             paced.retain(|_, job| !job.is_finished());
-                            let job = tokio::spawn(paced_answer(id, lines, gap, clock, out_tx.clone()));
+                            let out = out_tx.clone();
+                            let job = tokio::spawn(paced_answer(id, lines, gap, clock, out));
                             paced.insert(id, job);
                             Ok(())
                         }
@@ -272,6 +273,51 @@ pub fn finish_line() -> String {
 mod tests {
     use super::*;
     use bridge_core::arena::stream::{FinishReason, Participant, StreamEvent, StreamParser};
+
+    #[test]
+    fn immediate_answers_are_head_lines_finish_and_done() {
+        let clock = Clock::new();
+        let id = JobId(7);
+        let parse = |frames: Vec<String>| -> Vec<TabMessage> {
+            frames
+                .iter()
+                .map(|f| serde_json::from_str(f).unwrap())
+                .collect()
+        };
+        let burst = parse(answer_frames(
+            id,
+            Behavior::Burst {
+                lines: 3,
+                gap: Duration::ZERO,
+            },
+            clock,
+        ));
+        assert_eq!(burst.len(), 6);
+        assert!(matches!(
+            &burst[0],
+            TabMessage::Response { id: JobId(7), status: 200, headers }
+                if headers.get(CONTENT_TYPE).map(String::as_str) == Some(EVENT_STREAM)
+        ));
+        for f in &burst[1..4] {
+            let TabMessage::Chunk { data, .. } = f else {
+                panic!("{f:?}")
+            };
+            assert!(
+                data.starts_with("a0:\"t") && data.ends_with(" \"\n"),
+                "{data}"
+            );
+        }
+        assert_eq!(
+            burst[4],
+            TabMessage::Chunk {
+                id,
+                data: finish_line()
+            }
+        );
+        assert_eq!(burst[5], TabMessage::Done { id });
+        let held = parse(answer_frames(id, Behavior::Hold, clock));
+        assert_eq!(held.len(), 2, "head and one line, no done: {held:?}");
+    }
 
     #[test]
     fn answer_lines_parse_as_upstream_text_and_finish() {

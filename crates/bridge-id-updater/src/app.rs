@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use bridge_cli::say;
 use bridge_core::config::{self, load_config, Config, ConfigError, Mode};
 use bridge_core::models::Models;
-use clap::Parser;
 
 use crate::cli::Args;
-use crate::exit::{Exit, Failure};
+use crate::exit::{Exit, Failure, Own};
 use crate::listener::{CaptureListener, Event, UPDATE_PATH};
 use crate::plan::{self, Destination, ModelChoice, Plan, PoolWrite};
 use crate::progress::{self, Countdown};
@@ -22,53 +22,9 @@ use crate::{prompt, server};
 /// How long the tab's answer may take to go out after the ids are stored.
 const ANSWER_FLUSH: Duration = Duration::from_secs(2);
 
-/// Write a line of the report; a closed stdout must not end the run (or panic, as `println!`
-/// would).
-macro_rules! say {
-    ($out:expr, $($arg:tt)*) => {{
-        let _ = writeln!($out, $($arg)*);
-    }};
-}
-
 /// Entry point of the binary: parse arguments, run, map the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let args = match Args::try_parse() {
-        Ok(args) => args,
-        Err(e) => {
-            let _ = e.print();
-            // Help and version go to stdout and are a success; usage errors get 64 rather
-            // than clap's 2, as in bridge-model-updater.
-            let exit = if e.use_stderr() {
-                Exit::Usage
-            } else {
-                Exit::Ok
-            };
-            return ExitCode::from(exit.code());
-        }
-    };
-    if let Some(action) = args.update.action() {
-        return bridge_update::run_cli(action, env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
-    }
-    init_tracing();
-    // inquire draws on stderr and reads the terminal.
-    let interactive =
-        !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    match run(&args, interactive, &mut std::io::stdout()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            eprintln!("error: {failure}");
-            ExitCode::from(failure.exit.code())
-        }
-    }
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    bridge_cli::run_main(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), run)
 }
 
 /// One run. `interactive` allows the prompts; the report goes to `out`.
@@ -253,7 +209,7 @@ async fn capture(
                     .map(|r| format!(" (last refused request: {r})"))
                     .unwrap_or_default();
                 return Err(Failure::msg(
-                    Exit::Timeout,
+                    Exit::Own(Own::Timeout),
                     format!(
                         "no capture arrived within {} s{refused}: in the LMArena tab click Retry \
                          under an assistant answer while its title shows 🎯, or rerun with a \
@@ -285,7 +241,7 @@ fn port_failure(port: u16, error: &std::io::Error) -> Failure {
     } else {
         format!("cannot listen on 127.0.0.1:{port}: {error}: pass another --listen-port PORT")
     };
-    Failure::msg(Exit::PortInUse, message)
+    Failure::msg(Exit::Own(Own::PortInUse), message)
 }
 
 /// What to click in the tab for `plan`'s mode.
@@ -314,6 +270,7 @@ pub fn instructions(plan: &Plan) -> [String; 2] {
 mod tests {
     use super::*;
     use bridge_core::config::BattleTarget;
+    use clap::Parser;
 
     fn args(argv: &[&str]) -> Args {
         let mut full = vec!["bridge-id-updater"];
@@ -414,7 +371,7 @@ mod tests {
             &mut Vec::new(),
         )
         .unwrap_err();
-        assert_eq!(e.exit, Exit::UnknownModel);
+        assert_eq!(e.exit, Exit::Own(Own::UnknownModel));
     }
 
     #[test]
@@ -453,7 +410,7 @@ mod tests {
     #[test]
     fn port_failures_say_what_to_do() {
         let e = port_failure(5103, &std::io::Error::from(std::io::ErrorKind::AddrInUse));
-        assert_eq!(e.exit, Exit::PortInUse);
+        assert_eq!(e.exit, Exit::Own(Own::PortInUse));
         assert!(e.to_string().contains("--listen-port"), "{e}");
     }
 }

@@ -3,11 +3,10 @@
 
 use std::path::PathBuf;
 
+use bridge_cli::{parse_server_url, DEFAULT_SERVER};
 use bridge_core::config::{BattleTarget, Mode, DEFAULT_CONFIG_DIR};
 use clap::{ArgGroup, Parser, ValueEnum};
 
-/// Where bridge-server listens unless told otherwise (DESIGN.md §4).
-pub const DEFAULT_SERVER: &str = "http://127.0.0.1:5102";
 /// Port of the capture listener unless told otherwise; the userscript's default `report_to`
 /// uses the same one.
 pub const DEFAULT_LISTEN_PORT: u16 = 5103;
@@ -97,6 +96,12 @@ pub struct Args {
     pub update: bridge_update::UpdateFlags,
 }
 
+impl bridge_cli::CliArgs for Args {
+    fn common_flags(&self) -> (&bridge_update::UpdateFlags, bool) {
+        (&self.update, self.yes)
+    }
+}
+
 /// `--mode` values, spelled as in config.jsonc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
@@ -133,23 +138,14 @@ impl From<TargetArg> for BattleTarget {
     }
 }
 
-/// An `http://` or `https://` URL with a host, kept without a trailing slash.
-fn parse_server_url(value: &str) -> Result<String, String> {
-    let url = reqwest::Url::parse(value).map_err(|e| format!("not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err("expected http://HOST:PORT".to_owned());
-    }
-    Ok(value.trim_end_matches('/').to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
-    fn command_is_well_formed() {
-        Args::command().debug_assert();
+    fn command_and_exit_codes_are_well_formed() {
+        let problems = bridge_cli::entry::cli_problems::<Args, crate::exit::Own>(EXIT_CODES_HELP);
+        assert!(problems.is_empty(), "{problems:?}");
     }
 
     #[test]
@@ -210,19 +206,5 @@ mod tests {
         ] {
             assert!(Args::try_parse_from(argv).is_err(), "{argv:?}");
         }
-    }
-
-    #[test]
-    fn help_lists_every_exit_code() {
-        use crate::exit::Exit;
-        for exit in Exit::ALL {
-            let line = format!("\n  {:<4} ", exit.code());
-            assert!(
-                EXIT_CODES_HELP.contains(&line),
-                "{exit:?} missing from help"
-            );
-        }
-        let help = Args::command().render_long_help().to_string();
-        assert!(help.contains("Exit codes:"), "{help}");
     }
 }

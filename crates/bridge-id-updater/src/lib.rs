@@ -2,11 +2,13 @@
 //! `retry` flow. It asks (or reads from flags) the mode and where the ids go, opens a temporary
 //! listener on `127.0.0.1`, has bridge-server arm capture in the connected tab, and stores the
 //! ids the tab reports when the user clicks Retry: the global ids in `config.jsonc` (comments
-//! kept) or a model's pool in `model_endpoint_map.json`.
+//! kept) or a model's pool in `model_endpoint_map.json`. What it shares with
+//! bridge-model-updater (entry point, shared exit codes, the call to the server) is in
+//! [`bridge_cli`].
 //!
 //! Modules:
 //! - [`cli`]: the command line and its documented exit codes.
-//! - [`exit`]: failures carrying their exit code.
+//! - [`exit`]: this CLI's own exit codes, and its failure type.
 //! - [`plan`]: mode, side and destination, and the models a pool can belong to.
 //! - [`prompt`]: the interactive questions (inquire).
 //! - [`capture`]: validation of the report the tab sends.

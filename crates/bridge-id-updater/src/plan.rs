@@ -5,7 +5,7 @@ use bridge_core::config::{BattleTarget, Mode};
 use bridge_core::models::{EndpointMap, ModelKind, Models, SessionEntry};
 
 use crate::capture::CapturedIds;
-use crate::exit::{Exit, Failure};
+use crate::exit::{Exit, Failure, Own};
 
 /// Lowest similarity at which an unknown `--model` gets a "did you mean".
 const SUGGESTION_THRESHOLD: f64 = 0.8;
@@ -106,7 +106,7 @@ pub fn model_choices(models: &Models, map: &EndpointMap) -> Vec<ModelChoice> {
     out
 }
 
-/// The choice named `name` (exact), or an [`Exit::UnknownModel`] failure with a suggestion.
+/// The choice named `name` (exact), or an [`Own::UnknownModel`] failure with a suggestion.
 pub fn find_model<'a>(choices: &'a [ModelChoice], name: &str) -> Result<&'a ModelChoice, Failure> {
     if let Some(found) = choices.iter().find(|c| c.name == name) {
         return Ok(found);
@@ -121,7 +121,7 @@ pub fn find_model<'a>(choices: &'a [ModelChoice], name: &str) -> Result<&'a Mode
         None => "check the name, or add the model with bridge-model-updater".to_owned(),
     };
     Err(Failure::msg(
-        Exit::UnknownModel,
+        Exit::Own(Own::UnknownModel),
         format!("model `{name}` is in neither models.json nor model_endpoint_map.json: {hint}"),
     ))
 }
@@ -202,7 +202,7 @@ mod tests {
         let c = choices();
         assert_eq!(find_model(&c, "anon-battle").unwrap().pool_len, 1);
         let e = find_model(&c, "gpt5").unwrap_err();
-        assert_eq!(e.exit, Exit::UnknownModel);
+        assert_eq!(e.exit, Exit::Own(Own::UnknownModel));
         assert!(e.to_string().contains("did you mean `gpt-5`?"), "{e}");
         let e = find_model(&c, "zzzzzz").unwrap_err();
         assert!(e.to_string().contains("bridge-model-updater"), "{e}");

@@ -4,7 +4,7 @@
 use bridge_core::config::{BattleTarget, Mode};
 use inquire::{InquireError, Select};
 
-use crate::exit::{Exit, Failure};
+use crate::exit::{Exit, Failure, Own};
 use crate::plan::{ModelChoice, PoolWrite};
 
 /// Lines shown at once by the model list.
@@ -75,7 +75,7 @@ pub fn ask_pool_destination() -> Result<bool, Failure> {
 pub fn ask_model(choices: &[ModelChoice]) -> Result<ModelChoice, Failure> {
     if choices.is_empty() {
         return Err(Failure::msg(
-            Exit::UnknownModel,
+            Exit::Own(Own::UnknownModel),
             "models.json and model_endpoint_map.json list no models: add models with \
              bridge-model-updater, or choose the global ids",
         ));

@@ -1,24 +1,18 @@
 //! Asking bridge-server to arm id capture in its connected tab
-//! (`POST /internal/start_id_capture`), and turning its answers into exits with hints.
+//! (`POST /internal/start_id_capture`), and the one answer this route words its own way.
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use bridge_cli::server::StatusCode;
+use bridge_cli::{call_internal, InternalError};
 use serde::Deserialize;
 
-use crate::exit::{one_line, Exit, Failure};
+use crate::exit::{Exit, Failure};
 
 /// bridge-server route that sends `activate_id_capture` to a tab (DESIGN.md §4).
 pub const START_ID_CAPTURE_PATH: &str = "/internal/start_id_capture";
 /// The server answers at once (it only forwards a command to the tab).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-/// A server that is up accepts at once; anything slower is as good as down.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// What to tell a user whose server is not running.
-pub const SERVER_START_HINT: &str =
-    "start bridge-server first: cargo run --release -p bridge-server";
-/// How much of an unexpected error body is quoted.
-const QUOTED_BODY_CHARS: usize = 200;
 
 /// The server's answer when capture is armed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -35,122 +29,46 @@ pub async fn start_id_capture(
     api_key: Option<&str>,
     listen_port: u16,
 ) -> Result<Armed, Failure> {
-    let url = format!("{server}{START_ID_CAPTURE_PATH}");
-    let mut builder = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .connect_timeout(CONNECT_TIMEOUT);
-    if is_loopback_url(server) {
-        // An HTTP_PROXY from the environment must not carry a request meant for this machine.
-        builder = builder.no_proxy();
-    }
-    let client = builder
-        .build()
-        .map_err(|e| Failure::msg(Exit::Other, format!("cannot set up the HTTP client: {e}")))?;
-    let mut request = client
-        .post(&url)
-        .json(&serde_json::json!({ "listen_port": listen_port }));
-    if let Some(key) = api_key {
-        request = request.bearer_auth(key);
-    }
-    let response = request.send().await.map_err(|e| send_failure(server, &e))?;
-    let status = response.status();
-    let body = response
-        .text()
-        .await
-        .map_err(|e| send_failure(server, &e))?;
-    if status != StatusCode::OK {
-        return Err(status_failure(status, &body, api_key.is_some()));
-    }
+    let (server, api_key) = (server.to_owned(), api_key.map(str::to_owned));
+    let body = serde_json::json!({ "listen_port": listen_port });
+    // The shared client is blocking: keep it off the runtime, which drives the listener.
+    let answer = tokio::task::spawn_blocking(move || {
+        call_internal(
+            &server,
+            START_ID_CAPTURE_PATH,
+            api_key.as_deref(),
+            Some(&body),
+            REQUEST_TIMEOUT,
+        )
+    })
+    .await
+    .map_err(|e| {
+        Failure::msg(
+            Exit::Other,
+            format!("the request to bridge-server failed: {e}"),
+        )
+    })?;
+    let body = answer.map_err(failure)?;
     // The server is ours, but an older or foreign one may answer differently: only the status
     // matters, the details are for the message.
     Ok(serde_json::from_str(&body).unwrap_or_default())
 }
 
-/// Whether `url` points at this machine (`127.0.0.0/8`, `[::1]` or `localhost`).
-fn is_loopback_url(url: &str) -> bool {
-    let Some(host) = reqwest::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-    else {
-        return false;
-    };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => bare.eq_ignore_ascii_case("localhost"),
-    }
-}
-
-fn send_failure(server: &str, error: &reqwest::Error) -> Failure {
-    if error.is_connect() {
-        Failure::msg(
-            Exit::ServerDown,
-            format!("cannot connect to bridge-server at {server}: {SERVER_START_HINT}"),
-        )
-    } else if error.is_timeout() {
-        Failure::msg(
-            Exit::ServerDown,
-            format!(
-                "bridge-server at {server} did not answer within {} s: check that it is running \
-                 and responsive (see its log), then retry",
-                REQUEST_TIMEOUT.as_secs()
-            ),
-        )
-    } else {
-        Failure::msg(
-            Exit::Other,
-            format!("request to bridge-server at {server} failed: {error}"),
-        )
-    }
-}
-
-/// Map a non-200 answer of the server to a failure with a hint.
-pub fn status_failure(status: StatusCode, body: &str, sent_key: bool) -> Failure {
-    let said = server_message(body);
-    match status {
-        StatusCode::SERVICE_UNAVAILABLE => Failure::msg(
-            Exit::NoTab,
-            format!(
-                "no LMArena tab is connected to bridge-server: open https://lmarena.ai with the \
-                 userscript enabled (its title shows ✅), then retry (server said: {said})"
-            ),
-        ),
-        StatusCode::UNAUTHORIZED => {
-            let hint = if sent_key {
-                "the api_key in config.jsonc does not match the server's"
-            } else {
-                "the server needs an api key: set api_key in config.jsonc"
-            };
-            Failure::msg(
-                Exit::Unauthorized,
-                format!("bridge-server refused the request: {hint} (server said: {said})"),
-            )
-        }
-        StatusCode::FORBIDDEN => Failure::msg(
+/// The shared failure, except a 403: the server refuses internal calls from other machines.
+fn failure(error: InternalError) -> Failure {
+    match error {
+        InternalError::Status {
+            status: StatusCode::FORBIDDEN,
+            said,
+            ..
+        } => Failure::msg(
             Exit::Other,
             format!(
                 "bridge-server refused the request: run bridge-id-updater on the machine where \
                  bridge-server runs (server said: {said})"
             ),
         ),
-        _ => Failure::msg(
-            Exit::Other,
-            format!("bridge-server answered HTTP {status}: {said}"),
-        ),
-    }
-}
-
-/// The `error.message` of an OpenAI-shaped error body, else the start of the body.
-fn server_message(body: &str) -> String {
-    let parsed = serde_json::from_str::<serde_json::Value>(body).ok();
-    let message = parsed
-        .as_ref()
-        .and_then(|v| v.get("error"))
-        .and_then(|e| e.get("message").and_then(|m| m.as_str()).or(e.as_str()));
-    match message {
-        Some(m) => one_line(m),
-        None if body.trim().is_empty() => "(empty body)".to_owned(),
-        None => one_line(&body.chars().take(QUOTED_BODY_CHARS).collect::<String>()),
+        other => other.into(),
     }
 }
 
@@ -158,49 +76,36 @@ fn server_message(body: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn loopback_urls() {
-        for url in [
-            "http://127.0.0.1:5102",
-            "http://127.1.2.3",
-            "http://[::1]:5102",
-            "http://LOCALHOST:1",
-        ] {
-            assert!(is_loopback_url(url), "{url}");
-        }
-        for url in ["http://10.0.0.2:5102", "https://example.com", "not a url"] {
-            assert!(!is_loopback_url(url), "{url}");
-        }
+    fn status(status: StatusCode) -> InternalError {
+        InternalError::from_answer(status, r#"{"error":{"message":"nope"}}"#, true)
     }
 
     #[test]
-    fn statuses_map_to_exit_codes() {
-        let cases = [
-            (StatusCode::SERVICE_UNAVAILABLE, Exit::NoTab),
-            (StatusCode::UNAUTHORIZED, Exit::Unauthorized),
-            (StatusCode::FORBIDDEN, Exit::Other),
-            (StatusCode::BAD_REQUEST, Exit::Other),
-            (StatusCode::INTERNAL_SERVER_ERROR, Exit::Other),
-        ];
-        for (status, exit) in cases {
-            assert_eq!(status_failure(status, "", true).exit, exit, "{status}");
-        }
-    }
-
-    #[test]
-    fn messages_quote_the_server() {
-        let body =
-            r#"{"error":{"message":"No LMArena tab\nis connected.","code":"no_tab_connected"}}"#;
-        let f = status_failure(StatusCode::SERVICE_UNAVAILABLE, body, false);
-        let text = f.to_string();
+    fn forbidden_says_where_to_run() {
+        let f = failure(status(StatusCode::FORBIDDEN));
+        assert_eq!(f.exit, Exit::Other);
         assert!(
-            text.contains("(server said: No LMArena tab is connected.)"),
-            "{text}"
+            f.message
+                .contains("run bridge-id-updater on the machine where bridge-server runs")
+                && f.message.ends_with("(server said: nope)"),
+            "{f}"
         );
-        let f = status_failure(StatusCode::UNAUTHORIZED, "", false);
-        assert!(f.to_string().contains("set api_key"), "{f}");
-        assert!(f.to_string().contains("(empty body)"), "{f}");
-        let f = status_failure(StatusCode::BAD_GATEWAY, &"x".repeat(500), true);
-        assert!(f.to_string().len() < 300, "{f}");
+    }
+
+    #[test]
+    fn other_answers_get_the_shared_failures() {
+        let no_tab = failure(status(StatusCode::SERVICE_UNAVAILABLE));
+        assert_eq!(no_tab.exit, Exit::NoTab);
+        assert!(no_tab.message.ends_with("(server said: nope)"), "{no_tab}");
+        assert_eq!(
+            failure(status(StatusCode::GATEWAY_TIMEOUT)).exit,
+            Exit::Other
+        );
+        let timeout = failure(InternalError::Timeout {
+            server: "http://127.0.0.1:1".to_owned(),
+            after: REQUEST_TIMEOUT,
+        });
+        assert_eq!(timeout.exit, Exit::ServerDown);
+        assert!(timeout.message.contains("within 15 s"), "{timeout}");
     }
 }

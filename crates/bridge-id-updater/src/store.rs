@@ -51,7 +51,7 @@ fn store_global(dir: &Path, plan: &Plan, ids: &CapturedIds) -> Result<Vec<String
 
 fn edit_failure(path: &Path, error: EditError) -> Failure {
     let exit = match &error {
-        EditError::Write { .. } => Exit::Write,
+        EditError::Write { .. } => Exit::File,
         EditError::Rejected(_) => Exit::Other,
         EditError::Read { .. }
         | EditError::Syntax { .. }
@@ -87,7 +87,7 @@ fn store_pool(
     };
     write_atomic(&path, map.to_json_pretty().as_bytes()).map_err(|e| {
         Failure::new(
-            Exit::Write,
+            Exit::File,
             anyhow::Error::new(e).context(format!("the ids were not saved to {}", path.display())),
         )
     })?;

@@ -3,39 +3,31 @@
 
 mod common;
 
-use common::{assert_failure, config_dir, free_port, snapshot, updater, Server, API_KEY};
+use common::{
+    assert_fails_unchanged, assert_failure, assert_server_down, closed_url, config_dir, free_port,
+    updater, Server, API_KEY,
+};
 
 #[test]
 fn server_down_exits_3() {
     let dir = config_dir();
-    let before = snapshot(dir.path());
-    let output = updater(dir.path())
-        .args(["--server", &format!("http://127.0.0.1:{}", free_port())])
-        .args(["--yes", "--listen-port", &free_port().to_string()])
-        .output()
-        .unwrap();
-    let error = assert_failure(&output, 3);
-    assert!(
-        error.contains("start bridge-server first: cargo run --release -p bridge-server"),
-        "{error}"
+    let port = free_port().to_string();
+    assert_server_down(
+        updater(dir.path()).args(["--yes", "--listen-port", &port]),
+        dir.path(),
     );
-    assert_eq!(snapshot(dir.path()), before);
 }
 
 #[test]
 fn no_tab_exits_4() {
     let server = Server::start(API_KEY);
     let dir = config_dir();
-    let before = snapshot(dir.path());
-    let output = updater(dir.path())
-        .args(["--server", &server.url(), "--yes"])
-        .args(["--listen-port", &free_port().to_string()])
-        .output()
-        .unwrap();
-    let error = assert_failure(&output, 4);
+    let mut cmd = updater(dir.path());
+    cmd.args(["--server", &server.url(), "--yes"])
+        .args(["--listen-port", &free_port().to_string()]);
+    let error = assert_fails_unchanged(&mut cmd, dir.path(), 4);
     assert!(error.contains("no LMArena tab is connected"), "{error}");
     assert!(error.contains("open https://lmarena.ai"), "{error}");
-    assert_eq!(snapshot(dir.path()), before);
 }
 
 #[test]
@@ -43,15 +35,11 @@ fn wrong_api_key_exits_6() {
     let server = Server::start("sk-some-other-key");
     let _tab = server.tab(None);
     let dir = config_dir();
-    let before = snapshot(dir.path());
-    let output = updater(dir.path())
-        .args(["--server", &server.url(), "--yes"])
-        .args(["--listen-port", &free_port().to_string()])
-        .output()
-        .unwrap();
-    let error = assert_failure(&output, 6);
+    let mut cmd = updater(dir.path());
+    cmd.args(["--server", &server.url(), "--yes"])
+        .args(["--listen-port", &free_port().to_string()]);
+    let error = assert_fails_unchanged(&mut cmd, dir.path(), 6);
     assert!(error.contains("does not match"), "{error}");
-    assert_eq!(snapshot(dir.path()), before);
 }
 
 #[test]
@@ -59,11 +47,7 @@ fn broken_or_missing_config_exits_8() {
     let dir = config_dir();
     std::fs::write(dir.path().join("config.jsonc"), "{\n  \"api_key\": \n}").unwrap();
     let output = updater(dir.path())
-        .args([
-            "--server",
-            &format!("http://127.0.0.1:{}", free_port()),
-            "--yes",
-        ])
+        .args(["--server", &closed_url(), "--yes"])
         .output()
         .unwrap();
     let error = assert_failure(&output, 8);
@@ -78,15 +62,10 @@ fn broken_or_missing_config_exits_8() {
 #[test]
 fn unknown_model_exits_9() {
     let dir = config_dir();
-    let before = snapshot(dir.path());
-    let output = updater(dir.path())
-        .args(["--server", &format!("http://127.0.0.1:{}", free_port())])
-        .args(["--yes", "--model", "gpt5"])
-        .output()
-        .unwrap();
-    let error = assert_failure(&output, 9);
+    let mut cmd = updater(dir.path());
+    cmd.args(["--server", &closed_url(), "--yes", "--model", "gpt5"]);
+    let error = assert_fails_unchanged(&mut cmd, dir.path(), 9);
     assert!(error.contains("did you mean `gpt-5`?"), "{error}");
-    assert_eq!(snapshot(dir.path()), before);
 }
 
 #[test]

@@ -11,8 +11,8 @@ use std::time::Duration;
 use bridge_core::config::{load_config, BattleTarget, Mode};
 use bridge_core::models::EndpointMap;
 use common::{
-    assert_failure, changed_lines, config_dir, fixture_config, free_port, read, snapshot, updater,
-    Server, API_KEY, MESSAGE, OLD_MESSAGE, OLD_SESSION, SESSION,
+    assert_fails_unchanged, changed_lines, config_dir, fixture_config, free_port, read, snapshot,
+    updater, Server, API_KEY, MESSAGE, OLD_MESSAGE, OLD_SESSION, SESSION,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -294,17 +294,13 @@ fn timeout_exits_5_and_writes_nothing() {
     let server = Server::start(API_KEY);
     let tab = server.tab(None);
     let dir = config_dir();
-    let before = snapshot(dir.path());
-    let output = updater(dir.path())
-        .args(["--server", &server.url(), "--yes", "--timeout", "1"])
-        .args(["--listen-port", &free_port().to_string()])
-        .output()
-        .unwrap();
-    let error = assert_failure(&output, 5);
+    let mut cmd = updater(dir.path());
+    cmd.args(["--server", &server.url(), "--yes", "--timeout", "1"])
+        .args(["--listen-port", &free_port().to_string()]);
+    let error = assert_fails_unchanged(&mut cmd, dir.path(), 5);
     assert!(error.contains("no capture arrived within 1 s"), "{error}");
     assert!(error.contains("--timeout"), "{error}");
     assert!(server.capture_command(&tab, WAIT).is_some());
-    assert_eq!(snapshot(dir.path()), before);
 }
 
 #[test]
@@ -312,20 +308,16 @@ fn taken_port_exits_10_before_arming_the_tab() {
     let server = Server::start(API_KEY);
     let tab = server.tab(Some((SESSION, MESSAGE)));
     let dir = config_dir();
-    let before = snapshot(dir.path());
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let output = updater(dir.path())
-        .args(["--server", &server.url(), "--yes"])
-        .args(["--listen-port", &port.to_string()])
-        .output()
-        .unwrap();
-    let error = assert_failure(&output, 10);
+    let mut cmd = updater(dir.path());
+    cmd.args(["--server", &server.url(), "--yes"])
+        .args(["--listen-port", &port.to_string()]);
+    let error = assert_fails_unchanged(&mut cmd, dir.path(), 10);
     assert!(error.contains(&format!("port {port}")), "{error}");
     assert!(error.contains("--listen-port"), "{error}");
     assert_eq!(
         server.capture_command(&tab, Duration::from_millis(300)),
         None
     );
-    assert_eq!(snapshot(dir.path()), before);
 }

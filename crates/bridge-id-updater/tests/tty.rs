@@ -5,33 +5,21 @@ mod common;
 
 use std::path::Path;
 
+use bridge_test_support::cli::{spawn_tty, tty_exit_code as exit_code};
 use common::{
     changed_lines, config_dir, fixture_config, free_port, read, Server, API_KEY, MESSAGE, SESSION,
 };
-use rexpect::process::WaitStatus;
-use rexpect::session::{spawn_command, PtySession};
+use rexpect::session::PtySession;
 
 const DOWN: &str = "\x1b[B";
 const ENTER: &str = "\r";
 
 fn spawn(dir: &Path, server: &Server, extra: &[&str]) -> PtySession {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bridge-id-updater"));
-    cmd.arg("--config-dir")
-        .arg(dir)
-        .args(["--server", &server.url()])
-        .args(["--listen-port", &free_port().to_string(), "--timeout", "30"])
-        .args(extra)
-        .env_remove("BRIDGE_CONFIG_DIR")
-        .env_remove("RUST_LOG")
-        .env("TERM", "xterm-256color");
-    spawn_command(cmd, Some(30_000)).unwrap()
-}
-
-fn exit_code(session: &PtySession) -> i32 {
-    match session.process().wait().unwrap() {
-        WaitStatus::Exited(_, code) => code,
-        other => panic!("not a normal exit: {other:?}"),
-    }
+    let port = free_port().to_string();
+    let url = server.url();
+    let mut args = vec!["--server", &url, "--listen-port", &port, "--timeout", "30"];
+    args.extend_from_slice(extra);
+    spawn_tty(env!("CARGO_BIN_EXE_bridge-id-updater"), dir, &args)
 }
 
 #[test]

@@ -2,20 +2,20 @@
 //! choose models, add them to `models.json`.
 
 use std::collections::HashSet;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use bridge_cli::{say, OrExit};
 use bridge_core::config::{self, edit::set_string_values, load_config, ConfigError};
 use bridge_core::fsutil::write_atomic;
 use bridge_core::models::Models;
 use bridge_core::scrape::{self, ScrapedModel};
-use clap::Parser;
 use inquire::{InquireError, MultiSelect};
 
 use crate::cli::Args;
-use crate::exit::{Exit, Failure, OrExit};
+use crate::exit::{Exit, Failure, Own};
 use crate::source;
 use crate::update::{self, Choice};
 
@@ -24,52 +24,9 @@ pub const AVAILABLE_MODELS_FILE_NAME: &str = "available_models.json";
 /// Lines shown at once by the checklist.
 const CHECKLIST_PAGE_SIZE: usize = 15;
 
-/// Write a line of the report; a closed stdout must not end the run (or panic, as `println!`
-/// would).
-macro_rules! say {
-    ($out:expr, $($arg:tt)*) => {{
-        let _ = writeln!($out, $($arg)*);
-    }};
-}
-
 /// Entry point of the binary: parse arguments, run, map the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let args = match Args::try_parse() {
-        Ok(args) => args,
-        Err(e) => {
-            let _ = e.print();
-            // Help and version go to stdout and are a success; clap's own code for usage
-            // errors (2) is taken by "no model list".
-            let exit = if e.use_stderr() {
-                Exit::Usage
-            } else {
-                Exit::Ok
-            };
-            return ExitCode::from(exit.code());
-        }
-    };
-    if let Some(action) = args.update.action() {
-        return bridge_update::run_cli(action, env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
-    }
-    init_tracing();
-    let interactive =
-        !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    match run(&args, interactive, &mut std::io::stdout()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            eprintln!("error: {failure}");
-            ExitCode::from(failure.exit.code())
-        }
-    }
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    bridge_cli::run_main(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), run)
 }
 
 /// `models.json` as found on disk.
@@ -87,7 +44,7 @@ pub fn run(args: &Args, interactive: bool, out: &mut dyn Write) -> Result<(), Fa
         Some(path) => source::read_html(path, args.html_from_stdin())?,
         None => source::fetch_from_server(&args.server, api_key(dir)?.as_deref())?,
     };
-    let scraped = scrape::extract_models(&html).or_exit(Exit::NoModelList)?;
+    let scraped = scrape::extract_models(&html).or_exit(Exit::Own(Own::NoModelList))?;
     let models_file = read_models(dir)?;
     let available_path = dir.join(AVAILABLE_MODELS_FILE_NAME);
     let previous = read_previous(&available_path)?;
@@ -95,7 +52,7 @@ pub fn run(args: &Args, interactive: bool, out: &mut dyn Write) -> Result<(), Fa
     let named = if args.add.is_empty() {
         None
     } else {
-        Some(update::pick_named(&args.add, &scraped).or_exit(Exit::UnknownModel)?)
+        Some(update::pick_named(&args.add, &scraped).or_exit(Exit::Own(Own::UnknownModel))?)
     };
 
     let available = update::available_models_json(&scraped)

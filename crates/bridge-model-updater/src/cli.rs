@@ -2,11 +2,10 @@
 
 use std::path::PathBuf;
 
+use bridge_cli::{parse_server_url, DEFAULT_SERVER};
 use bridge_core::config::DEFAULT_CONFIG_DIR;
 use clap::Parser;
 
-/// Where bridge-server listens unless told otherwise (DESIGN.md §4).
-pub const DEFAULT_SERVER: &str = "http://127.0.0.1:5102";
 /// The `--html` value that means standard input.
 pub const STDIN_MARKER: &str = "-";
 
@@ -73,6 +72,12 @@ pub struct Args {
     pub update: bridge_update::UpdateFlags,
 }
 
+impl bridge_cli::CliArgs for Args {
+    fn common_flags(&self) -> (&bridge_update::UpdateFlags, bool) {
+        (&self.update, self.yes)
+    }
+}
+
 impl Args {
     /// `--html -`.
     pub fn html_from_stdin(&self) -> bool {
@@ -82,23 +87,14 @@ impl Args {
     }
 }
 
-/// An `http://` or `https://` URL with a host, kept without a trailing slash.
-fn parse_server_url(value: &str) -> Result<String, String> {
-    let url = reqwest::Url::parse(value).map_err(|e| format!("not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err("expected http://HOST:PORT".to_owned());
-    }
-    Ok(value.trim_end_matches('/').to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
-    fn command_is_well_formed() {
-        Args::command().debug_assert();
+    fn command_and_exit_codes_are_well_formed() {
+        let problems = bridge_cli::entry::cli_problems::<Args, crate::exit::Own>(EXIT_CODES_HELP);
+        assert!(problems.is_empty(), "{problems:?}");
     }
 
     #[test]
@@ -129,30 +125,5 @@ mod tests {
         assert!(args.html_from_stdin());
         let args = Args::try_parse_from(["x", "--html", "p.html"]).unwrap();
         assert!(!args.html_from_stdin());
-    }
-
-    #[test]
-    fn help_lists_every_exit_code() {
-        use crate::exit::Exit;
-        for exit in [
-            Exit::Ok,
-            Exit::Other,
-            Exit::NoModelList,
-            Exit::ServerDown,
-            Exit::NoTab,
-            Exit::TabTimeout,
-            Exit::Unauthorized,
-            Exit::File,
-            Exit::Config,
-            Exit::UnknownModel,
-            Exit::Usage,
-            Exit::Interrupted,
-        ] {
-            let line = format!("\n  {:<4} ", exit.code());
-            assert!(
-                EXIT_CODES_HELP.contains(&line),
-                "{exit:?} missing from help"
-            );
-        }
     }
 }

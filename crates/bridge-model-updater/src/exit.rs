@@ -1,133 +1,31 @@
-//! Failures of a run, each with the exit code documented in `--help`.
+//! Exit codes: the ones shared with bridge-id-updater ([`bridge_cli::Exit`]: 0, 1, 3 server
+//! down, 4 no tab, 6 unauthorized, 7 file not read or written, 8 config not parsed, 64 usage,
+//! 130 interrupted) and this CLI's own ([`Own`]), with the failures that carry them.
 
-use std::fmt;
+/// Every exit code of this CLI (listed for users in [`crate::cli::EXIT_CODES_HELP`]).
+pub type Exit = bridge_cli::Exit<Own>;
+/// A failure of a run, with its exit code.
+pub type Failure = bridge_cli::Failure<Own>;
 
-/// The process exit codes (listed for users in [`crate::cli::EXIT_CODES_HELP`]).
+/// The codes only bridge-model-updater uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    Ok,
-    Other,
+pub enum Own {
     /// The HTML holds no model list.
     NoModelList,
-    /// bridge-server is not reachable.
-    ServerDown,
-    /// bridge-server has no LMArena tab (HTTP 503).
-    NoTab,
     /// The tab did not send the page in time (HTTP 504, or no answer at all).
     TabTimeout,
-    /// bridge-server refused the api key (HTTP 401).
-    Unauthorized,
-    /// A file could not be read or written.
-    File,
-    /// `config.jsonc` or `models.json` could not be parsed.
-    Config,
     /// A `--add` name is not on the page.
     UnknownModel,
-    /// Invalid command line.
-    Usage,
-    /// Ctrl-C at a prompt.
-    Interrupted,
 }
 
-impl Exit {
-    pub fn code(self) -> u8 {
+impl bridge_cli::OwnExit for Own {
+    const ALL: &'static [Self] = &[Own::NoModelList, Own::TabTimeout, Own::UnknownModel];
+
+    fn code(self) -> u8 {
         match self {
-            Exit::Ok => 0,
-            Exit::Other => 1,
-            Exit::NoModelList => 2,
-            Exit::ServerDown => 3,
-            Exit::NoTab => 4,
-            Exit::TabTimeout => 5,
-            Exit::Unauthorized => 6,
-            Exit::File => 7,
-            Exit::Config => 8,
-            Exit::UnknownModel => 9,
-            Exit::Usage => 64,
-            Exit::Interrupted => 130,
+            Own::NoModelList => 2,
+            Own::TabTimeout => 5,
+            Own::UnknownModel => 9,
         }
-    }
-}
-
-/// An error and the exit code it ends the process with.
-#[derive(Debug)]
-pub struct Failure {
-    pub exit: Exit,
-    pub error: anyhow::Error,
-}
-
-impl Failure {
-    pub fn new(exit: Exit, error: impl Into<anyhow::Error>) -> Self {
-        Self {
-            exit,
-            error: error.into(),
-        }
-    }
-
-    /// A failure from a message.
-    pub fn msg(exit: Exit, message: impl fmt::Display) -> Self {
-        Self::new(exit, anyhow::anyhow!("{message}"))
-    }
-}
-
-impl fmt::Display for Failure {
-    /// One line: the error with its causes, joined with `: `.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = format!("{:#}", self.error);
-        f.write_str(&one_line(&text))
-    }
-}
-
-/// Collapse whitespace runs (newlines from a server or OS message) into single spaces.
-pub fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Attach an exit code to any error.
-pub trait OrExit<T> {
-    fn or_exit(self, exit: Exit) -> Result<T, Failure>;
-}
-
-impl<T, E: Into<anyhow::Error>> OrExit<T> for Result<T, E> {
-    fn or_exit(self, exit: Exit) -> Result<T, Failure> {
-        self.map_err(|e| Failure::new(exit, e))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use anyhow::Context;
-
-    #[test]
-    fn display_is_one_line_with_causes() {
-        let err: Result<(), std::io::Error> = Err(std::io::Error::other("disk\nfull"));
-        let failure = err
-            .context("cannot write models.json")
-            .or_exit(Exit::File)
-            .unwrap_err();
-        assert_eq!(failure.to_string(), "cannot write models.json: disk full");
-        assert_eq!(failure.exit.code(), 7);
-    }
-
-    #[test]
-    fn codes_are_distinct() {
-        let all = [
-            Exit::Ok,
-            Exit::Other,
-            Exit::NoModelList,
-            Exit::ServerDown,
-            Exit::NoTab,
-            Exit::TabTimeout,
-            Exit::Unauthorized,
-            Exit::File,
-            Exit::Config,
-            Exit::UnknownModel,
-            Exit::Usage,
-            Exit::Interrupted,
-        ];
-        let mut codes: Vec<u8> = all.iter().map(|e| e.code()).collect();
-        codes.sort_unstable();
-        codes.dedup();
-        assert_eq!(codes.len(), all.len());
     }
 }

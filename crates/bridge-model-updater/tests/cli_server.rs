@@ -4,7 +4,8 @@
 mod common;
 
 use common::{
-    assert_failure, closed_port, config_dir, header, page, read, snapshot, updater, Stub,
+    assert_fails_unchanged, assert_failure, assert_server_down, closed_url, config_dir, header,
+    page, read, updater, Stub,
 };
 
 const ROUTE_LINE: &str = "POST /internal/request_model_update HTTP/1.1";
@@ -70,16 +71,14 @@ fn missing_config_jsonc_sends_no_authorization() {
 fn failing_status(status: u16, body: &str, code: i32) -> String {
     let dir = config_dir();
     with_api_key(dir.path(), "sk-wrong");
-    let before = snapshot(dir.path());
     let stub = Stub::start(status, "application/json", body);
-    let output = updater(dir.path())
-        .args(["--server", &stub.url])
-        .output()
-        .unwrap();
+    let error = assert_fails_unchanged(
+        updater(dir.path()).args(["--server", &stub.url]),
+        dir.path(),
+        code,
+    );
     let request = stub.request();
     assert!(request.starts_with(ROUTE_LINE), "{request}");
-    let error = assert_failure(&output, code);
-    assert_eq!(snapshot(dir.path()), before, "nothing written on failure");
     error
 }
 
@@ -129,17 +128,7 @@ fn server_page_without_list_exits_2() {
 #[test]
 fn server_down_exits_3() {
     let dir = config_dir();
-    let before = snapshot(dir.path());
-    let output = updater(dir.path())
-        .args(["--server", &format!("http://127.0.0.1:{}", closed_port())])
-        .output()
-        .unwrap();
-    let error = assert_failure(&output, 3);
-    assert!(
-        error.contains("start bridge-server first: cargo run --release -p bridge-server"),
-        "{error}"
-    );
-    assert_eq!(snapshot(dir.path()), before);
+    assert_server_down(&mut updater(dir.path()), dir.path());
 }
 
 #[test]
@@ -147,7 +136,7 @@ fn broken_config_jsonc_exits_8() {
     let dir = config_dir();
     std::fs::write(dir.path().join("config.jsonc"), "{ \"api_key\": }").unwrap();
     let output = updater(dir.path())
-        .args(["--server", &format!("http://127.0.0.1:{}", closed_port())])
+        .args(["--server", &closed_url()])
         .output()
         .unwrap();
     let error = assert_failure(&output, 8);

@@ -5,32 +5,19 @@ mod common;
 
 use std::path::Path;
 
+use bridge_test_support::cli::{spawn_tty, tty_exit_code as exit_code};
 use common::{config_dir, page, read, snapshot};
-use rexpect::process::WaitStatus;
-use rexpect::session::{spawn_command, PtySession};
+use rexpect::session::PtySession;
 
 const PROMPT: &str = "Add which models to models.json?";
 const DOWN: &str = "\x1b[B";
 const ESC: &str = "\x1b";
 
 fn spawn(dir: &Path, extra: &[&str]) -> PtySession {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bridge-model-updater"));
-    cmd.arg("--config-dir")
-        .arg(dir)
-        .arg("--html")
-        .arg(page("arena_basic"))
-        .args(extra)
-        .env_remove("BRIDGE_CONFIG_DIR")
-        .env_remove("RUST_LOG")
-        .env("TERM", "xterm-256color");
-    spawn_command(cmd, Some(30_000)).unwrap()
-}
-
-fn exit_code(session: &PtySession) -> i32 {
-    match session.process().wait().unwrap() {
-        WaitStatus::Exited(_, code) => code,
-        other => panic!("not a normal exit: {other:?}"),
-    }
+    let page = page("arena_basic");
+    let mut args = vec!["--html", page.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    spawn_tty(env!("CARGO_BIN_EXE_bridge-model-updater"), dir, &args)
 }
 
 #[test]

@@ -131,17 +131,20 @@ pub async fn run(
             .configure(configure)
             .default_service(web::to(not_found))
     })
+    // Before `listen`: actix-web takes the connect callback when a listener is added, so a
+    // callback set afterwards never runs (and Nagle then delays small SSE and WebSocket writes
+    // by up to a delayed ACK, 40 ms).
+    .on_connect(|conn, _ext| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
+        }
+    })
     .listen(listener)?
     .disable_signals()
     // A client that closes its side has gone away: drop its request so the tab's job is
     // aborted instead of generating for nobody.
     .h1_allow_half_closed(false)
     .shutdown_timeout(grace.as_secs() + 2)
-    .on_connect(|conn, _ext| {
-        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-            let _ = tcp.set_nodelay(true);
-        }
-    })
     .run();
     let handle = server.handle();
     let stopper = state.clone();

@@ -1,9 +1,9 @@
 //! Harness for the CLI tests: the real bridge-server on port 0 in its own actix thread, fake
-//! userscript tabs on a Tokio runtime, temp config directories and the command.
+//! userscript tabs on a Tokio runtime, temp config directories and the command; the helpers both
+//! CLIs' tests use come from `bridge_test_support::cli`.
 
-#![allow(dead_code)] // each test binary uses a different subset
+#![allow(dead_code, unused_imports)] // each test binary uses a different subset
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,11 @@ use std::time::Duration;
 use assert_cmd::Command;
 use bridge_core::protocol::{Command as TabCommand, ServerMessage};
 use bridge_server::AppState;
+use bridge_test_support::cli;
+pub use bridge_test_support::cli::{
+    assert_fails_unchanged, assert_failure, assert_server_down, closed_url, free_port, read,
+    snapshot,
+};
 use bridge_test_support::fake_tab::{FakeTab, FakeTabOptions, Handler, Reply};
 use bridge_test_support::server::{write_config_dir, RunningServer};
 
@@ -45,26 +50,6 @@ pub fn config_dir() -> tempfile::TempDir {
     dir
 }
 
-pub fn read(dir: &Path, name: &str) -> String {
-    std::fs::read_to_string(dir.join(name)).unwrap()
-}
-
-/// The bytes of every file in `dir`, by name: to check that nothing was written.
-pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().into_string().unwrap(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    files.sort();
-    files
-}
-
 /// The lines that differ between two texts with the same number of lines, as (old, new).
 pub fn changed_lines(before: &str, after: &str) -> Vec<(String, String)> {
     assert_eq!(
@@ -80,35 +65,9 @@ pub fn changed_lines(before: &str, after: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A port with nothing listening on it.
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// The binary, with the environment it reads cleared and a bound on its run time.
+/// The binary on config dir `dir` (see [`cli::command`]).
 pub fn updater(dir: &Path) -> Command {
-    let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("bridge-id-updater");
-    cmd.env_remove("BRIDGE_CONFIG_DIR")
-        .env_remove("RUST_LOG")
-        .env("RUST_BACKTRACE", "1")
-        .arg("--config-dir")
-        .arg(dir)
-        .timeout(Duration::from_secs(60));
-    cmd
-}
-
-/// Checks shared by every failing run: the code, a one-line `error:` message, no panic.
-pub fn assert_failure(output: &std::process::Output, code: i32) -> String {
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
-    assert_eq!(errors.len(), 1, "one error line expected: {stderr}");
-    errors[0].to_owned()
+    cli::command(env!("CARGO_BIN_EXE_bridge-id-updater"), dir)
 }
 
 /// bridge-server on a loopback port, with a runtime for fake tabs.
