@@ -126,11 +126,12 @@ async fn main() -> anyhow::Result<()> {
     let clock = stamp::Clock::new();
     let starts_ms = run::measure_starts(&plan).await?;
     let levels = run::load_runs(&plan, clock).await?;
-    let memory = if plan.memory > 0 {
-        Some(run::memory_run(&plan, clock).await?)
-    } else {
-        None
-    };
+    let mut memory = Vec::new();
+    if plan.memory > 0 {
+        for _ in 0..plan.runs {
+            memory.push(run::memory_run(&plan, clock).await?);
+        }
+    }
     let report = report::Report {
         plan,
         machine: report::machine(),

@@ -232,9 +232,7 @@ pub async fn load_run(
                 .count_errors_of(client::drive(&base_http, &warm, clock).await);
         }
     }
-    let slices = (plan.duration.as_secs_f64() / plan.slice.as_secs_f64().max(1e-3))
-        .ceil()
-        .max(1.0) as u32;
+    let slices = slice_count(plan);
     let slice = plan.duration / slices;
     for _ in 0..slices {
         let s = spec(plan, &relay_url, concurrency, slice);
@@ -254,6 +252,21 @@ pub async fn load_run(
         relay_peak,
         baseline: base,
     })
+}
+
+/// Into how many slices each side's measured time is cut: slices of at least `plan.slice`,
+/// and of at least twice a paced answer's length, since only answers that finish inside a
+/// slice count.
+fn slice_count(plan: &Plan) -> u32 {
+    let answer = plan
+        .gap
+        .saturating_mul(u32::try_from(plan.lines).unwrap_or(u32::MAX));
+    let slice = plan
+        .slice
+        .max(answer.saturating_mul(2))
+        .as_secs_f64()
+        .max(1e-3);
+    (plan.duration.as_secs_f64() / slice).floor().max(1.0) as u32
 }
 
 /// Every load run: for each concurrency, `runs` runs.
@@ -306,4 +319,43 @@ pub async fn memory_run(plan: &Plan, clock: Clock) -> anyhow::Result<MemoryResul
         with,
         errors,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(duration: f64, slice: f64, gap_ms: u64, lines: usize) -> Plan {
+        Plan {
+            server: "bridge-server".into(),
+            tabs: 1,
+            lines,
+            concurrency: vec![8],
+            duration: Duration::from_secs_f64(duration),
+            warmup: Duration::ZERO,
+            slice: Duration::from_secs_f64(slice),
+            gap: Duration::from_millis(gap_ms),
+            stream: true,
+            runs: 1,
+            memory: 0,
+            starts: 0,
+            server_log: "info".into(),
+            baseline: true,
+            sessions: None,
+        }
+    }
+
+    #[test]
+    fn slices_are_long_enough_for_paced_answers() {
+        assert_eq!(slice_count(&plan(5.0, 1.0, 0, 20)), 5);
+        assert_eq!(
+            slice_count(&plan(5.5, 1.0, 0, 20)),
+            5,
+            "never shorter than asked"
+        );
+        // 20 lines 50 ms apart take 1 s: slices of at least 2 s.
+        assert_eq!(slice_count(&plan(5.0, 1.0, 50, 20)), 2);
+        assert_eq!(slice_count(&plan(1.0, 1.0, 50, 20)), 1, "at least one");
+        assert_eq!(slice_count(&plan(1.0, 0.0, 0, 20)), 1000);
+    }
 }
