@@ -9,6 +9,65 @@ use serde::{Deserialize, Deserializer, Serialize};
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u32 = 2;
 
+/// `type` of the body-chunk frame, the one frame on the hot path.
+pub const FRAME_CHUNK: &str = "chunk";
+
+/// Just the fields of a `chunk` frame, borrowed from the frame text where possible.
+///
+/// Parsing a frame into [`TabMessage`] goes through serde's internally tagged enum support,
+/// which buffers the whole frame first; body chunks are most of the traffic, so the server
+/// reads them through this flat struct and parses only the other frames as [`TabMessage`].
+#[derive(Debug, Deserialize)]
+pub struct ChunkFrame<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    pub id: Option<JobId>,
+    #[serde(default, borrow)]
+    pub data: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl<'a> ChunkFrame<'a> {
+    /// `Some((id, data))` when `text` is a well-formed `chunk` frame.
+    pub fn parse(text: &'a str) -> Option<(JobId, std::borrow::Cow<'a, str>)> {
+        let frame: ChunkFrame<'a> = serde_json::from_str(text).ok()?;
+        if frame.kind != FRAME_CHUNK {
+            return None;
+        }
+        Some((frame.id?, frame.data?))
+    }
+}
+
+#[cfg(test)]
+mod chunk_frame_tests {
+    use super::*;
+
+    #[test]
+    fn chunk_frames_parse_flat_and_agree_with_the_enum() {
+        let text = r#"{"type":"chunk","id":7,"data":"a0:\"h\u00e9\"\n"}"#;
+        let (id, data) = ChunkFrame::parse(text).unwrap();
+        assert_eq!(id, JobId(7));
+        match serde_json::from_str::<TabMessage>(text).unwrap() {
+            TabMessage::Chunk {
+                id: id2,
+                data: data2,
+            } => {
+                assert_eq!(id, id2);
+                assert_eq!(data, data2);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn other_frames_are_not_chunks() {
+        assert!(ChunkFrame::parse(r#"{"type":"done","id":7}"#).is_none());
+        assert!(ChunkFrame::parse(r#"{"type":"chunk","id":7}"#).is_none());
+        assert!(ChunkFrame::parse(r#"{"type":"chunk","data":"x"}"#).is_none());
+        assert!(ChunkFrame::parse("not json").is_none());
+    }
+}
+
 /// Id of one job (one upstream fetch or one command) on one tab connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -38,11 +38,16 @@ fn main() -> anyhow::Result<ExitCode> {
             env!("CARGO_PKG_VERSION"),
         ));
     }
+    // Log lines are written by a background thread, so request handling never waits on the
+    // terminal; colours only when stderr is a terminal.
+    let (log_writer, _log_guard) = tracing_appender::non_blocking(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(log_writer)
         .init();
     let loaded = bridge_server::load_dir(&args.config_dir)
         .map_err(|e| anyhow::anyhow!("{e}"))

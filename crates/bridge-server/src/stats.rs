@@ -13,13 +13,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use serde::Serialize;
-use tokio::sync::mpsc;
 
 use crate::error::ApiError;
 use crate::pool::{ConnId, TabSnapshot, TabState};
@@ -182,7 +181,8 @@ struct Live {
     stream: bool,
     started: Instant,
     tab: Option<ConnId>,
-    bytes: u64,
+    /// Shared with the request's track, which adds to it without taking the book's lock.
+    bytes: Arc<AtomicU64>,
     first_token: Option<Duration>,
 }
 
@@ -307,6 +307,7 @@ impl Stats {
     /// Starts following a request for `model`; `id` is the request id of the log line.
     pub fn begin(&self, id: &str, model: &str, stream: bool) -> RequestTrack {
         let model = truncate(model, MODEL_NAME_LIMIT);
+        let bytes = Arc::new(AtomicU64::new(0));
         let seq = {
             let mut book = self.book();
             book.next += 1;
@@ -319,7 +320,7 @@ impl Stats {
                     stream,
                     started: Instant::now(),
                     tab: None,
-                    bytes: 0,
+                    bytes: bytes.clone(),
                     first_token: None,
                 },
             );
@@ -329,6 +330,8 @@ impl Stats {
             inner: Arc::new(TrackInner {
                 stats: self.clone(),
                 seq,
+                bytes,
+                first_token_seen: AtomicBool::new(false),
                 finished: AtomicBool::new(false),
             }),
         }
@@ -355,7 +358,7 @@ impl Stats {
                 status,
                 duration_ms: millis(live.started.elapsed()),
                 ttft_ms: live.first_token.map(millis),
-                bytes: live.bytes,
+                bytes: live.bytes.load(Ordering::Relaxed),
                 ended_at: crate::routes::unix_now(),
             };
             book.total += 1;
@@ -476,7 +479,7 @@ impl Stats {
                     tab: l.tab,
                     stream: l.stream,
                     age_ms: millis(now.duration_since(l.started)),
-                    bytes: l.bytes,
+                    bytes: l.bytes.load(Ordering::Relaxed),
                     ttft_ms: l.first_token.map(millis),
                 })
                 .collect(),
@@ -535,6 +538,8 @@ fn truncate(s: &str, max: usize) -> String {
 struct TrackInner {
     stats: Stats,
     seq: u64,
+    bytes: Arc<AtomicU64>,
+    first_token_seen: AtomicBool,
     finished: AtomicBool,
 }
 
@@ -586,6 +591,9 @@ impl RequestTrack {
     }
 
     pub fn first_token(&self) {
+        if self.inner.first_token_seen.swap(true, Ordering::Relaxed) {
+            return;
+        }
         self.inner.stats.with_live(self.inner.seq, |l| {
             if l.first_token.is_none() {
                 l.first_token = Some(l.started.elapsed());
@@ -594,7 +602,7 @@ impl RequestTrack {
     }
 
     pub fn add_bytes(&self, n: u64) {
-        self.inner.stats.with_live(self.inner.seq, |l| l.bytes += n);
+        self.inner.bytes.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Notes the outcome; only the first call counts.
@@ -608,59 +616,60 @@ impl RequestTrack {
         self.finish(Outcome::of_error(err), err.status.as_u16());
     }
 
-    /// Forwards the dispatch tasks' messages to the answer task, noting tab, first token and
-    /// outcome on the way. When the answer task stops listening, forwarding stops too, which
-    /// ends the dispatch tasks (and aborts their jobs) as before.
-    pub fn observe(
-        &self,
-        mut rx: mpsc::Receiver<(usize, JobMsg)>,
-        choices: usize,
-    ) -> mpsc::Receiver<(usize, JobMsg)> {
-        let (tx, out) = mpsc::channel(64);
-        let track = self.clone();
-        actix_web::rt::spawn(async move {
-            let mut ended = 0usize;
-            let mut answered = false;
-            loop {
-                let msg = tokio::select! {
-                    m = rx.recv() => m,
-                    _ = tx.closed() => break,
-                };
-                let Some((index, msg)) = msg else { break };
-                match &msg {
-                    JobMsg::Started(conn) => track.set_tab(*conn),
-                    JobMsg::Event(ev) => {
-                        use bridge_core::arena::stream::StreamEvent;
-                        if matches!(
-                            ev,
-                            StreamEvent::Text(_)
-                                | StreamEvent::Reasoning(_)
-                                | StreamEvent::Image { .. }
-                        ) {
-                            answered = true;
-                            track.first_token();
-                        }
-                    }
-                    JobMsg::End => {
-                        ended += 1;
-                        if ended >= choices {
-                            if answered {
-                                track.finish(Outcome::Ok, 200);
-                            } else {
-                                // The answer task turns an empty answer into a 502.
-                                track.finish(Outcome::UpstreamError, 502);
-                            }
-                        }
-                    }
-                    JobMsg::Failed(err) => track.finish_error(err),
-                    JobMsg::Queued => {}
-                }
-                if tx.send((index, msg)).await.is_err() {
-                    break;
+    /// An observer for the answer task: it notes tab, first token and outcome from the
+    /// dispatch tasks' messages as the answer task reads them (no extra task or channel).
+    pub fn observer(&self, choices: usize) -> Observer {
+        Observer {
+            track: self.clone(),
+            choices,
+            ended: 0,
+            answered: false,
+        }
+    }
+}
+
+/// See [`RequestTrack::observer`].
+#[derive(Debug)]
+pub struct Observer {
+    track: RequestTrack,
+    choices: usize,
+    ended: usize,
+    answered: bool,
+}
+
+impl Observer {
+    /// Notes one message of a dispatch task.
+    pub fn see(&mut self, msg: &JobMsg) {
+        match msg {
+            JobMsg::Started(conn) => self.track.set_tab(*conn),
+            JobMsg::Event(ev) => {
+                use bridge_core::arena::stream::StreamEvent;
+                if !self.answered
+                    && matches!(
+                        ev,
+                        StreamEvent::Text(_)
+                            | StreamEvent::Reasoning(_)
+                            | StreamEvent::Image { .. }
+                    )
+                {
+                    self.answered = true;
+                    self.track.first_token();
                 }
             }
-        });
-        out
+            JobMsg::End => {
+                self.ended += 1;
+                if self.ended >= self.choices {
+                    if self.answered {
+                        self.track.finish(Outcome::Ok, 200);
+                    } else {
+                        // The answer task turns an empty answer into a 502.
+                        self.track.finish(Outcome::UpstreamError, 502);
+                    }
+                }
+            }
+            JobMsg::Failed(err) => self.track.finish_error(err),
+            JobMsg::Queued => {}
+        }
     }
 }
 

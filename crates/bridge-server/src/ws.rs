@@ -7,7 +7,7 @@ use std::time::Instant;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::AggregatedMessage;
-use bridge_core::protocol::{ServerMessage, TabMessage, PROTOCOL_VERSION};
+use bridge_core::protocol::{ChunkFrame, ServerMessage, TabMessage, PROTOCOL_VERSION};
 
 use crate::error::ApiError;
 use crate::pool::{JobEvent, TabLink};
@@ -133,6 +133,10 @@ async fn handle_frame(
     origin: &str,
     registered: &mut bool,
 ) -> bool {
+    if let Some((id, data)) = ChunkFrame::parse(text) {
+        link.route(id, JobEvent::Chunk(data.into_owned()));
+        return true;
+    }
     let msg: TabMessage = match serde_json::from_str(text) {
         Ok(m) => m,
         Err(e) => {

@@ -20,6 +20,7 @@ use crate::output::{ChoiceRenderer, ChunkWriter, SSE_DONE, SSE_KEEPALIVE};
 use crate::pool::{Acquired, ConnId};
 use crate::relay::{self, Dispatch, RelayJob};
 use crate::state::AppState;
+use crate::stats::Observer;
 
 /// A validated request, ready to dispatch: one [`Dispatch`] per choice.
 #[derive(Debug)]
@@ -107,7 +108,7 @@ pub async fn chat_completions(
     let include_usage = chat.include_usage();
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = unix_now();
-    let (events_tx, events_rx) = mpsc::channel(64);
+    let (events_tx, events_rx) = mpsc::channel(EVENTS_CAPACITY);
     let choices = prepared.dispatches.len();
     let track = state
         .stats()
@@ -121,14 +122,15 @@ pub async fn chat_completions(
         )));
     }
     drop(events_tx);
-    let events_rx = track.observe(events_rx, choices);
+    let observer = track.observer(choices);
     let writer = ChunkWriter::new(id, created, prepared.model, choices);
     if chat.stream {
-        let (tx, rx) = mpsc::channel(64);
+        let (tx, rx) = mpsc::channel(EVENTS_CAPACITY);
         let (head_tx, head_rx) = oneshot::channel();
         actix_web::rt::spawn(stream_answer(
             state.get_ref().clone(),
             events_rx,
+            observer,
             writer,
             include_usage,
             tx,
@@ -145,12 +147,16 @@ pub async fn chat_completions(
             .insert_header(("X-Accel-Buffering", "no"))
             .streaming(body))
     } else {
-        let (completion, tab) = collect_answer(&state, events_rx, writer).await?;
+        let (completion, tab) = collect_answer(&state, events_rx, observer, writer).await?;
         set_log_facts(&req, None, tab);
         let _ = request_id(&req);
         Ok(HttpResponse::Ok().json(completion))
     }
 }
+
+/// Messages buffered between tasks of one request; small, since the consumer is never far
+/// behind and every slot costs memory on each open stream.
+const EVENTS_CAPACITY: usize = 16;
 
 /// What a dispatch task reports to the answer task.
 #[derive(Debug)]
@@ -162,7 +168,7 @@ pub enum JobMsg {
     Event(StreamEvent),
     /// The upstream answer is complete.
     End,
-    Failed(ApiError),
+    Failed(Box<ApiError>),
 }
 
 /// Takes a tab (queueing if needed) and starts the upstream job.
@@ -250,7 +256,7 @@ pub async fn run_dispatch(
         result = work => {
             let msg = match result {
                 Ok(()) => JobMsg::End,
-                Err(e) => JobMsg::Failed(e),
+                Err(e) => JobMsg::Failed(Box::new(e)),
             };
             let _ = out.send((index, msg)).await;
         }
@@ -263,6 +269,7 @@ pub async fn run_dispatch(
 async fn stream_answer(
     state: AppState,
     mut events: mpsc::Receiver<(usize, JobMsg)>,
+    mut observer: Observer,
     mut writer: ChunkWriter,
     include_usage: bool,
     tx: mpsc::Sender<bytes::Bytes>,
@@ -291,6 +298,7 @@ async fn stream_answer(
         tokio::select! {
             msg = events.recv() => {
                 let Some((index, msg)) = msg else { break };
+                observer.see(&msg);
                 match msg {
                     JobMsg::Queued => {
                         if let Some(h) = head_tx.take() {
@@ -340,7 +348,7 @@ async fn stream_answer(
                     }
                     JobMsg::Failed(err) => {
                         if let Some(h) = head_tx.take() {
-                            let _ = h.send(Err(err));
+                            let _ = h.send(Err(*err));
                             return;
                         }
                         tracing::warn!(status = err.status.as_u16(), "answer failed after the stream started: {}", err.message);
@@ -394,6 +402,7 @@ async fn stream_answer(
 async fn collect_answer(
     state: &AppState,
     mut events: mpsc::Receiver<(usize, JobMsg)>,
+    mut observer: Observer,
     writer: ChunkWriter,
 ) -> Result<(ChatCompletion, Option<ConnId>), ApiError> {
     let config = state.config();
@@ -417,6 +426,7 @@ async fn collect_answer(
             }
         };
         let Some((index, msg)) = msg else { break };
+        observer.see(&msg);
         match msg {
             JobMsg::Queued => {}
             JobMsg::Started(conn) => {
@@ -440,7 +450,7 @@ async fn collect_answer(
                     }
                 }
             }
-            JobMsg::Failed(err) => return Err(err),
+            JobMsg::Failed(err) => return Err(*err),
         }
     }
     let mut out_choices = Vec::with_capacity(choices);

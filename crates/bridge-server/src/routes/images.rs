@@ -66,9 +66,11 @@ pub async fn generations(
         actix_web::rt::spawn(track.scope(run_dispatch(state.get_ref().clone(), i, d, tx.clone())));
     }
     drop(tx);
-    let mut rx = track.observe(rx, choices);
+    let mut rx = rx;
+    let mut observer = track.observer(choices);
     let mut urls: Vec<Vec<String>> = vec![Vec::new(); choices];
     while let Some((i, msg)) = rx.recv().await {
+        observer.see(&msg);
         match msg {
             JobMsg::Event(StreamEvent::Image { url, .. }) => {
                 if let Some(list) = urls.get_mut(i) {
@@ -76,7 +78,7 @@ pub async fn generations(
                 }
             }
             JobMsg::Started(conn) => set_log_facts(&req, None, Some(conn)),
-            JobMsg::Failed(e) => return Err(e),
+            JobMsg::Failed(e) => return Err(*e),
             _ => {}
         }
     }
