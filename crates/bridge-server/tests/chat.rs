@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use bridge_test_support::fake_tab::Reply;
 use common::*;
 use serde_json::{json, Value};
@@ -406,7 +404,6 @@ async fn battle_mode_reads_the_target_side() {
     let v: Value = json_of(chat(&server, "text-model", "hi", false).await).await;
     assert_eq!(v["choices"][0]["message"]["content"], "from b");
     assert_eq!(v["choices"][0]["finish_reason"], "length");
-    let _ = Duration::ZERO;
 }
 
 /// Serves `body` once per connection on a loopback port, for image downloads.

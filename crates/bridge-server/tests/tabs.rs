@@ -65,7 +65,6 @@ async fn queue_full_is_429_and_queued_stream_gets_keepalives() {
     let server = TestServer::start_with(&config, MODELS, "{}", |o| {
         o.keepalive_interval = Duration::from_millis(100);
     });
-    let release = Arc::new(tokio::sync::Notify::new());
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
     let tab = server
@@ -77,7 +76,6 @@ async fn queue_full_is_429_and_queued_stream_gets_keepalives() {
             }
         })
         .await;
-    let _ = release;
     // 1st occupies the only slot (it hangs).
     let first = tokio::spawn({
         let url = server.url("/v1/chat/completions");
@@ -175,45 +173,48 @@ async fn non_streaming_client_disconnect_aborts_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_upstream_session_never_runs_twice_at_once() {
     let server = TestServer::start(&base_config(""));
-    let running = Arc::new(AtomicUsize::new(0));
-    let max_seen = Arc::new(AtomicUsize::new(0));
-    let (r, m) = (running.clone(), max_seen.clone());
-    // Each answer takes a while; both requests use the same global session.
-    let _tab = server
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    // The first answer never comes; later ones do. Both requests use the global session.
+    let tab = server
         .tab(move |_| {
-            let now = r.fetch_add(1, Ordering::SeqCst) + 1;
-            m.fetch_max(now, Ordering::SeqCst);
-            Reply::Stream {
-                status: 200,
-                headers: Default::default(),
-                chunks: vec![
-                    "a0:\"a\"\n".into(),
-                    "ad:{\"finishReason\":\"stop\"}\n".into(),
-                ],
-                delay: Duration::from_millis(150),
+            if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                Reply::Hang
+            } else {
+                hello_reply()
             }
         })
         .await;
-    let started = std::time::Instant::now();
-    let (a, b) = tokio::join!(
-        client()
-            .post(server.url("/v1/chat/completions"))
-            .json(&chat_body("text-model", "1", false))
-            .send(),
-        client()
-            .post(server.url("/v1/chat/completions"))
-            .json(&chat_body("text-model", "2", false))
-            .send(),
-    );
-    assert_eq!(a.unwrap().status(), 200);
-    assert_eq!(b.unwrap().status(), 200);
-    // Two answers of ≥300 ms each, one after the other.
-    assert!(
-        started.elapsed() >= Duration::from_millis(600),
-        "{:?}",
-        started.elapsed()
-    );
-    let _ = running;
+    let first = tokio::spawn(chat_owned(server.url("/v1/chat/completions"), "1"));
+    tab.wait_for(Duration::from_secs(5), |f| {
+        matches!(f, ServerMessage::Fetch { .. })
+    })
+    .await
+    .unwrap();
+    let second = tokio::spawn(chat_owned(server.url("/v1/chat/completions"), "2"));
+    // The second waits in the queue although the tab has free slots.
+    for _ in 0..200 {
+        if server.state.pool().queue_len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(server.state.pool().queue_len(), 1);
+    assert_eq!(tab.fetches().len(), 1);
+    // When the first goes away, the second runs.
+    first.abort();
+    let res = second.await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(tab.fetches().len(), 2);
+}
+
+async fn chat_owned(url: String, text: &'static str) -> reqwest::Response {
+    client()
+        .post(url)
+        .json(&chat_body("text-model", text, false))
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,7 +358,6 @@ async fn load_is_spread_over_two_tabs() {
     let t1 = server.tab(move |_| slow()).await;
     let t2 = server.tab(move |_| slow()).await;
     // Distinct sessions through a pool so both run at once.
-    let _ = (&t1, &t2);
     let map = format!(
         r#"{{"text-model":[{{"session_id":"{SESSION}","message_id":"{MESSAGE}"}},{{"session_id":"33333333-3333-4333-8333-333333333333","message_id":"44444444-4444-4444-8444-444444444444"}}]}}"#
     );

@@ -149,7 +149,6 @@ pub async fn chat_completions(
     } else {
         let (completion, tab) = collect_answer(&state, events_rx, observer, writer).await?;
         set_log_facts(&req, None, tab);
-        let _ = request_id(&req);
         Ok(HttpResponse::Ok().json(completion))
     }
 }
