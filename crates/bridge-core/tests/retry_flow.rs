@@ -763,6 +763,7 @@ fn build_messages_is_usable_on_its_own() {
         image_model: false,
         mode: Mode::Battle,
         battle_target: BattleTarget::B,
+        keep_bypass_images: false,
     };
     let messages = build_messages(&req.messages, &opts).unwrap();
     assert_eq!(

@@ -66,8 +66,8 @@ use uuid::Uuid;
 
 use super::retry::{
     build_messages, ArenaMessage, ArenaRole, Attachment, BuildError, MessageOptions,
-    ParticipantPosition, BYPASS_GREETING, HEADER_ACCEPT, HEADER_CONTENT_TYPE, RETRY_ACCEPT,
-    RETRY_CONTENT_TYPE, TEXT_JOINER,
+    ParticipantPosition, HEADER_ACCEPT, HEADER_CONTENT_TYPE, RETRY_ACCEPT, RETRY_CONTENT_TYPE,
+    TEXT_JOINER,
 };
 use super::UpstreamRequest;
 use crate::config::{BattleTarget, Config, Mode};
@@ -382,12 +382,14 @@ pub fn fold_messages(
     opts: FoldOptions,
 ) -> Result<FoldedPrompt, BuildError> {
     // Bypass mode and image-model statuses are retry-flow matters; only conversion is reused.
+    // An evaluation has no assistant turn to hide `--bypass` images on: they stay with the
+    // user message (the suffix is still removed).
     let message_opts = MessageOptions {
         tavern_mode: opts.tavern_mode,
+        keep_bypass_images: true,
         ..MessageOptions::default()
     };
-    let mut turns = build_messages(messages, &message_opts)?;
-    undo_image_trick(messages, &mut turns);
+    let turns = build_messages(messages, &message_opts)?;
     let folded = fold_turns(&turns);
     if folded.content.is_empty() && folded.attachments.is_empty() {
         return Err(BuildError {
@@ -396,42 +398,6 @@ pub fn fold_messages(
         });
     }
     Ok(folded)
-}
-
-/// `build_messages` applies the `--bypass` image trick (UPSTREAM.md §2 step 5), which hides the
-/// images on an empty assistant turn. An evaluation has no assistant side to hide them on, so
-/// the images go back to the user message they came with (the suffix stays removed).
-fn undo_image_trick(messages: &[ChatMessage], turns: &mut Vec<ArenaMessage>) {
-    let sent = messages
-        .iter()
-        .filter(|m| !matches!(m.role, Role::System | Role::Developer))
-        .count();
-    let built = turns.iter().filter(|t| t.role != ArenaRole::System).count();
-    // Without bypass mode only the trick adds non-system turns: the assistant, maybe a greeting.
-    let added = built.saturating_sub(sent);
-    if added == 0 {
-        return;
-    }
-    let Some(at) = turns.len().checked_sub(2) else {
-        return;
-    };
-    let is_trick = turns
-        .get(at)
-        .is_some_and(|t| t.role == ArenaRole::Assistant && t.content.is_empty());
-    if !is_trick {
-        return;
-    }
-    let moved = turns.remove(at);
-    if let Some(last) = turns.last_mut() {
-        last.attachments.extend(moved.attachments);
-    }
-    let greeting_added = added >= 2
-        && turns
-            .first()
-            .is_some_and(|t| t.role == ArenaRole::User && t.content == BYPASS_GREETING);
-    if greeting_added {
-        turns.remove(0);
-    }
 }
 
 fn fold_turns(turns: &[ArenaMessage]) -> FoldedPrompt {

@@ -172,6 +172,9 @@ pub struct MessageOptions {
     pub image_model: bool,
     pub mode: Mode,
     pub battle_target: BattleTarget,
+    /// Step 5 only strips the `--bypass` suffix and keeps the images on the user message
+    /// (for flows with no assistant turn to hide them on, such as `evaluation`).
+    pub keep_bypass_images: bool,
 }
 
 impl MessageOptions {
@@ -182,6 +185,7 @@ impl MessageOptions {
             image_model: ctx.model.kind == ModelKind::Image,
             mode: ctx.session.mode,
             battle_target: ctx.session.battle_target,
+            keep_bypass_images: false,
         }
     }
 }
@@ -212,7 +216,7 @@ pub fn build_messages(
     if opts.tavern_mode {
         drafts = merge_system_messages(drafts);
     }
-    apply_bypass_trick(&mut drafts);
+    apply_bypass_trick(&mut drafts, opts.keep_bypass_images);
     if opts.bypass_mode && !opts.image_model {
         drafts.push(Draft::text(ArenaRole::User, BLANK_USER_TEXT));
     }
@@ -405,7 +409,7 @@ fn merge_system_messages(drafts: Vec<Draft>) -> Vec<Draft> {
 
 /// Step 5: `… --bypass` on a last user message with an image moves its attachments onto an
 /// empty assistant message just before it.
-fn apply_bypass_trick(drafts: &mut Vec<Draft>) {
+fn apply_bypass_trick(drafts: &mut Vec<Draft>, keep_images: bool) {
     let Some(last) = drafts.last_mut() else {
         return;
     };
@@ -421,6 +425,9 @@ fn apply_bypass_trick(drafts: &mut Vec<Draft>) {
     } else {
         kept.to_owned()
     };
+    if keep_images {
+        return;
+    }
     let attachments = std::mem::take(&mut last.attachments);
     let at = drafts.len() - 1;
     drafts.insert(
