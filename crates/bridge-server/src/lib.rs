@@ -131,14 +131,9 @@ pub async fn run(
             .configure(configure)
             .default_service(web::to(not_found))
     })
-    // Before `listen`: actix-web takes the connect callback when a listener is added, so a
-    // callback set afterwards never runs (and Nagle then delays small SSE and WebSocket writes
-    // by up to a delayed ACK, 40 ms).
-    .on_connect(|conn, _ext| {
-        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-            let _ = tcp.set_nodelay(true);
-        }
-    })
+    // Small SSE and WebSocket writes must not wait for a delayed ACK (Nagle). Set before
+    // `listen`: actix-web applies its socket settings when a listener is added.
+    .tcp_nodelay(true)
     .listen(listener)?
     .disable_signals()
     // A client that closes its side has gone away: drop its request so the tab's job is
