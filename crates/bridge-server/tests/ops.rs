@@ -368,21 +368,7 @@ async fn metrics_are_prometheus_text_with_the_expected_series() {
 async fn aborts_appear_in_metrics() {
     let server = TestServer::start(&base_config(""));
     let tab = server.tab(|_| Reply::Hang).await;
-    let req = tokio::spawn({
-        let url = server.url("/v1/chat/completions");
-        async move {
-            client()
-                .post(url)
-                .json(&chat_body("text-model", "hi", false))
-                .send()
-                .await
-        }
-    });
-    tab.wait_for(Duration::from_secs(5), |f| {
-        matches!(f, ServerMessage::Fetch { .. })
-    })
-    .await
-    .unwrap();
+    let req = start_request(&server, &tab, "hi").await;
     req.abort();
     status_until(&server, "the abort", |v| v["counts"]["client_aborts"] == 1).await;
     let text = client()
@@ -605,21 +591,7 @@ async fn auto_update_installs_and_asks_for_a_restart_once_idle() {
     std::fs::write(&bin, b"old").unwrap();
     // A request in flight holds the restart back.
     let tab = server.tab(|_| Reply::Hang).await;
-    let req = tokio::spawn({
-        let url = server.url("/v1/chat/completions");
-        async move {
-            client()
-                .post(url)
-                .json(&chat_body("text-model", "hi", false))
-                .send()
-                .await
-        }
-    });
-    tab.wait_for(Duration::from_secs(5), |f| {
-        matches!(f, ServerMessage::Fetch { .. })
-    })
-    .await
-    .unwrap();
+    let req = start_request(&server, &tab, "hi").await;
     let mut task = bridge_server::autoupdate::spawn(
         server.state.clone(),
         updater(&releases.uri(), &bin),

@@ -77,21 +77,7 @@ async fn queue_full_is_429_and_queued_stream_gets_keepalives() {
         })
         .await;
     // 1st occupies the only slot (it hangs).
-    let first = tokio::spawn({
-        let url = server.url("/v1/chat/completions");
-        async move {
-            client()
-                .post(url)
-                .json(&chat_body("text-model", "one", false))
-                .send()
-                .await
-        }
-    });
-    tab.wait_for(Duration::from_secs(5), |f| {
-        matches!(f, ServerMessage::Fetch { .. })
-    })
-    .await
-    .unwrap();
+    let first = start_request(&server, &tab, "one").await;
     // 2nd (streaming) queues and gets keep-alive comments.
     let mut second = chat(&server, "text-model", "two", true).await;
     assert_eq!(second.status(), 200);
@@ -148,21 +134,7 @@ async fn client_disconnect_aborts_the_job_in_the_tab() {
 async fn non_streaming_client_disconnect_aborts_too() {
     let server = TestServer::start(&base_config(""));
     let tab = server.tab(|_| Reply::Hang).await;
-    let req = tokio::spawn({
-        let url = server.url("/v1/chat/completions");
-        async move {
-            client()
-                .post(url)
-                .json(&chat_body("text-model", "hi", false))
-                .send()
-                .await
-        }
-    });
-    tab.wait_for(Duration::from_secs(5), |f| {
-        matches!(f, ServerMessage::Fetch { .. })
-    })
-    .await
-    .unwrap();
+    let req = start_request(&server, &tab, "hi").await;
     req.abort();
     assert!(tab
         .wait_for(Duration::from_secs(5), is_abort)
@@ -185,13 +157,16 @@ async fn same_upstream_session_never_runs_twice_at_once() {
             }
         })
         .await;
-    let first = tokio::spawn(chat_owned(server.url("/v1/chat/completions"), "1"));
-    tab.wait_for(Duration::from_secs(5), |f| {
-        matches!(f, ServerMessage::Fetch { .. })
-    })
-    .await
-    .unwrap();
-    let second = tokio::spawn(chat_owned(server.url("/v1/chat/completions"), "2"));
+    let first = start_request(&server, &tab, "1").await;
+    let url = server.url("/v1/chat/completions");
+    let second = tokio::spawn(async move {
+        client()
+            .post(url)
+            .json(&chat_body("text-model", "2", false))
+            .send()
+            .await
+            .unwrap()
+    });
     // The second waits in the queue although the tab has free slots.
     for _ in 0..200 {
         if server.state.pool().queue_len() == 1 {
@@ -206,15 +181,6 @@ async fn same_upstream_session_never_runs_twice_at_once() {
     let res = second.await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(tab.fetches().len(), 2);
-}
-
-async fn chat_owned(url: String, text: &'static str) -> reqwest::Response {
-    client()
-        .post(url)
-        .json(&chat_body("text-model", text, false))
-        .send()
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -188,3 +188,27 @@ pub async fn chat(server: &TestServer, model: &str, text: &str, stream: bool) ->
 pub async fn json_of(res: reqwest::Response) -> serde_json::Value {
     res.json().await.unwrap()
 }
+
+/// Starts a non-streaming chat request in the background and waits until `tab` got its
+/// `fetch`; the handle gives the response (abort it to play a client that goes away).
+pub async fn start_request(
+    server: &TestServer,
+    tab: &FakeTab,
+    text: &'static str,
+) -> tokio::task::JoinHandle<reqwest::Response> {
+    let fetches = tab.fetches().len();
+    let url = server.url("/v1/chat/completions");
+    let handle = tokio::spawn(async move {
+        client()
+            .post(url)
+            .json(&chat_body("text-model", text, false))
+            .send()
+            .await
+            .unwrap()
+    });
+    let got = tab
+        .wait_for(Duration::from_secs(5), |_| tab.fetches().len() > fetches)
+        .await;
+    assert!(got.is_some(), "the tab never got the request");
+    handle
+}
