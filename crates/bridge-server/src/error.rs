@@ -3,7 +3,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use bridge_core::arena::retry::BuildError;
 use bridge_core::arena::stream::UpstreamError;
+use bridge_core::models::ResolveError;
 use bridge_core::openai::{ErrorBody, ErrorDetail, RequestError};
 
 /// An error answered to an OpenAI client.
@@ -134,6 +136,15 @@ impl ApiError {
         Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message).with_code("upstream_error")
     }
 
+    /// The server is stopping and cuts the answer short.
+    pub fn shutting_down() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "bridge-server is shutting down; the answer was cut short.",
+        )
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", message)
     }
@@ -204,6 +215,22 @@ impl ApiError {
             UpstreamError::Server { status, message } => {
                 Self::bad_gateway(format!("LMArena answered {status}: {message}"))
             }
+        }
+    }
+}
+
+impl From<BuildError> for ApiError {
+    fn from(e: BuildError) -> Self {
+        let mut err = Self::invalid_request(e.message);
+        err.param = e.param;
+        err
+    }
+}
+
+impl From<ResolveError> for ApiError {
+    fn from(e: ResolveError) -> Self {
+        match e {
+            ResolveError::ModelNotFound { .. } => Self::model_not_found(e.to_string()),
         }
     }
 }

@@ -77,19 +77,6 @@ impl Conversations {
     }
 }
 
-fn participant(side: ParticipantPosition) -> Participant {
-    match side {
-        ParticipantPosition::A => Participant::A,
-        ParticipantPosition::B => Participant::B,
-    }
-}
-
-fn build_error(e: bridge_core::arena::retry::BuildError) -> ApiError {
-    let mut err = ApiError::invalid_request(e.to_string());
-    err.param = e.param.clone();
-    err
-}
-
 /// Builds the dispatches of an evaluation-flow request.
 pub fn prepare(
     state: &AppState,
@@ -108,13 +95,13 @@ pub fn prepare(
     let side = answer_side(mode, target);
     let opts = FoldOptions::from_config(config);
     let fresh = |ids: &mut V7Ids| -> Result<Dispatch, ApiError> {
-        let folded = fold_messages(&chat.messages, opts).map_err(build_error)?;
-        let ev = build_create(&folded, model, mode, ids).map_err(build_error)?;
+        let folded = fold_messages(&chat.messages, opts)?;
+        let ev = build_create(&folded, model, mode, ids)?;
         Ok(Dispatch {
             request: ev.request,
             recaptcha: ev.recaptcha,
             session_key: None,
-            participant: participant(side),
+            participant: Participant::from(side),
             eval: Some(EvalJob {
                 evaluation_id: ev.evaluation_id,
                 messages: chat.messages.clone(),
@@ -139,8 +126,7 @@ pub fn prepare(
     let plan = state
         .conversations()
         .lock()
-        .plan(&chat.messages, &chat.model, opts)
-        .map_err(build_error)?;
+        .plan(&chat.messages, &chat.model, opts)?;
     let dispatch = match plan {
         Plan::Fresh { .. } => fresh(&mut ids)?,
         Plan::Continue {
@@ -148,13 +134,13 @@ pub fn prepare(
             participant: side,
             new_user,
         } => {
-            let ev = build_post(evaluation_id, &new_user, model, &mut ids).map_err(build_error)?;
+            let ev = build_post(evaluation_id, &new_user, model, &mut ids)?;
             Dispatch {
                 request: ev.request,
                 recaptcha: ev.recaptcha,
                 // One message at a time per conversation.
                 session_key: Some(format!("evaluation/{evaluation_id}")),
-                participant: participant(side),
+                participant: Participant::from(side),
                 eval: Some(EvalJob {
                     evaluation_id,
                     messages: chat.messages.clone(),

@@ -52,6 +52,15 @@ impl Participant {
     }
 }
 
+impl From<super::retry::ParticipantPosition> for Participant {
+    fn from(side: super::retry::ParticipantPosition) -> Self {
+        match side {
+            super::retry::ParticipantPosition::A => Participant::A,
+            super::retry::ParticipantPosition::B => Participant::B,
+        }
+    }
+}
+
 impl From<BattleTarget> for Participant {
     fn from(target: BattleTarget) -> Self {
         match target {

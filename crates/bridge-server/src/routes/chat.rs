@@ -4,10 +4,11 @@
 use std::convert::Infallible;
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use bridge_core::arena::evaluation::answer_side;
 use bridge_core::arena::retry::{build_retry_request, RetryContext};
 use bridge_core::arena::stream::{Participant, StreamEvent};
-use bridge_core::config::{Mode, UpstreamFlow};
-use bridge_core::models::{choose_sessions, ModelKind, ResolveError};
+use bridge_core::config::UpstreamFlow;
+use bridge_core::models::{choose_sessions, ModelKind};
 use bridge_core::openai::{
     parse_chat_request, ChatCompletion, ChatCompletionRequest, Choice, ResponseMessage,
 };
@@ -38,11 +39,7 @@ pub fn prepare(
 ) -> Result<Prepared, ApiError> {
     let config = state.config();
     let registry = state.registry();
-    let model = registry.resolve(&chat.model).map_err(|e| match e {
-        ResolveError::ModelNotFound { .. } => ApiError::model_not_found(e.to_string()),
-        #[allow(unreachable_patterns)]
-        other => ApiError::invalid_request(other.to_string()).with_param("model"),
-    })?;
+    let model = registry.resolve(&chat.model)?;
     if n > 1 && model.kind != ModelKind::Image {
         return Err(ApiError::invalid_request(
             "n > 1 is only supported for image models; LMArena answers one completion per request.",
@@ -70,15 +67,8 @@ pub fn prepare(
             session: pick,
         };
         let mut ids = bridge_core::arena::retry::RandomIds;
-        let request = build_retry_request(chat, &ctx, &mut ids, now).map_err(|e| {
-            let mut err = ApiError::invalid_request(e.to_string());
-            err.param = e.param.clone();
-            err
-        })?;
-        let participant = match pick.mode {
-            Mode::Battle => Participant::from(pick.battle_target),
-            Mode::DirectChat => Participant::A,
-        };
+        let request = build_retry_request(chat, &ctx, &mut ids, now)?;
+        let participant = Participant::from(answer_side(pick.mode, pick.battle_target));
         dispatches.push(Dispatch {
             request,
             recaptcha: None,
@@ -288,10 +278,7 @@ async fn stream_answer(
         keepalive_every,
     );
     let mut shutdown = state.shutdown_signal();
-    let send = |b: bytes::Bytes| {
-        let tx = tx.clone();
-        async move { tx.send(b).await.is_ok() }
-    };
+    let send = |b: bytes::Bytes| tx.send(b);
 
     loop {
         tokio::select! {
@@ -316,7 +303,7 @@ async fn stream_answer(
                         let Some(r) = renderers.get_mut(index) else { continue };
                         let rendered = r.render(ev);
                         if let Some(frame) = writer.delta(index, rendered) {
-                            if !send(frame).await {
+                            if send(frame).await.is_err() {
                                 return;
                             }
                             keepalive.reset();
@@ -331,12 +318,12 @@ async fn stream_answer(
                         if let Some(r) = renderers.get_mut(index) {
                             let closing = r.close();
                             if let Some(frame) = writer.delta(index, closing) {
-                                if !send(frame).await {
+                                if send(frame).await.is_err() {
                                     return;
                                 }
                             }
                             let reason = r.finish_reason();
-                            if !send(writer.finish(index, reason)).await {
+                            if send(writer.finish(index, reason)).await.is_err() {
                                 return;
                             }
                         }
@@ -360,16 +347,12 @@ async fn stream_answer(
             // Comments while nothing else is written: clients and proxies keep the
             // connection, and a client that went away is noticed at the next write.
             _ = keepalive.tick(), if head_tx.is_none() => {
-                if !send(bytes::Bytes::from_static(SSE_KEEPALIVE.as_bytes())).await {
+                if send(bytes::Bytes::from_static(SSE_KEEPALIVE.as_bytes())).await.is_err() {
                     return;
                 }
             }
             _ = shutdown.wait_for(|v| *v) => {
-                let err = ApiError::new(
-                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "server_error",
-                    "bridge-server is shutting down; the answer was cut short.",
-                );
+                let err = ApiError::shutting_down();
                 match head_tx.take() {
                     Some(h) => { let _ = h.send(Err(err)); }
                     None => {
@@ -390,7 +373,7 @@ async fn stream_answer(
     }
     if include_usage {
         let usage = renderers.first().and_then(|r| r.usage);
-        if !send(writer.usage(usage)).await {
+        if send(writer.usage(usage)).await.is_err() {
             return;
         }
     }
@@ -417,11 +400,7 @@ async fn collect_answer(
         let msg = tokio::select! {
             m = events.recv() => m,
             _ = shutdown.wait_for(|v| *v) => {
-                return Err(ApiError::new(
-                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "server_error",
-                    "bridge-server is shutting down.",
-                ));
+                return Err(ApiError::shutting_down());
             }
         };
         let Some((index, msg)) = msg else { break };
