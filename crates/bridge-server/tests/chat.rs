@@ -54,12 +54,12 @@ async fn non_streaming_answer_is_one_completion() {
             ])
         })
         .await;
-    let res = client()
-        .post(server.url("/chat/completions"))
-        .json(&chat_body("text-model", "hi", false))
-        .send()
-        .await
-        .unwrap();
+    let res = post(
+        &server,
+        "/chat/completions",
+        &chat_body("text-model", "hi", false),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["object"], "chat.completion");

@@ -13,35 +13,8 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-async fn get_json(url: &str) -> Value {
-    let res = client().get(url).send().await.unwrap();
-    assert_eq!(res.status(), 200, "{url}");
-    res.json().await.unwrap()
-}
-
-/// Polls /status until `pred` holds (bounded); returns the last answer.
-async fn status_until(server: &TestServer, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let v = get_json(&server.url("/status")).await;
-        if pred(&v) {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {v:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn complete(server: &TestServer, stream: bool) -> String {
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", stream))
-        .send()
-        .await
-        .unwrap();
+    let res = chat(server, "text-model", "hi", stream).await;
     assert_eq!(res.status(), 200);
     let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
     let _ = res.text().await.unwrap();
@@ -132,16 +105,11 @@ async fn status_shows_in_flight_requests_and_client_aborts() {
     let tab = server
         .tab(|_| Reply::StreamThenHang(vec!["a0:\"partial \"\n".to_owned()]))
         .await;
-    let mut res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", true))
-        .send()
-        .await
-        .unwrap();
+    let mut res = chat(&server, "text-model", "hi", true).await;
     assert_eq!(res.status(), 200);
     // The first content chunk has arrived: the request is in flight on the tab.
     let _ = res.chunk().await.unwrap();
-    let v = status_until(&server, "bytes of the in-flight request", |v| {
+    let v = poll_until(&server, "/status", "bytes of the in-flight request", |v| {
         v["in_flight"][0]["bytes"].as_u64().unwrap_or(0) > 0
     })
     .await;
@@ -160,7 +128,10 @@ async fn status_shows_in_flight_requests_and_client_aborts() {
     })
     .await
     .unwrap();
-    let v = status_until(&server, "the abort", |v| v["counts"]["total"] == 1).await;
+    let v = poll_until(&server, "/status", "the abort", |v| {
+        v["counts"]["total"] == 1
+    })
+    .await;
     assert_eq!(v["in_flight"], json!([]));
     assert_eq!(v["counts"]["by_outcome"], json!({"aborted": 1}));
     assert_eq!(v["counts"]["client_aborts"], 1);
@@ -172,22 +143,12 @@ async fn status_shows_in_flight_requests_and_client_aborts() {
 async fn failures_are_counted_by_outcome_and_upstream_status() {
     let server = TestServer::start(&base_config(""));
     // No tab yet: 503 before any dispatch reaches a tab.
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", false))
-        .send()
-        .await
-        .unwrap();
+    let res = chat(&server, "text-model", "hi", false).await;
     assert_eq!(res.status(), 503);
     let _tab = server
         .tab(|_| Reply::fail(500, "application/json", r#"{"error":"boom"}"#))
         .await;
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", true))
-        .send()
-        .await
-        .unwrap();
+    let res = chat(&server, "text-model", "hi", true).await;
     assert_eq!(res.status(), 502);
     let v = get_json(&server.url("/status")).await;
     assert_eq!(
@@ -370,7 +331,10 @@ async fn aborts_appear_in_metrics() {
     let tab = server.tab(|_| Reply::Hang).await;
     let req = start_request(&server, &tab, "hi").await;
     req.abort();
-    status_until(&server, "the abort", |v| v["counts"]["client_aborts"] == 1).await;
+    poll_until(&server, "/status", "the abort", |v| {
+        v["counts"]["client_aborts"] == 1
+    })
+    .await;
     let text = client()
         .get(server.url("/metrics"))
         .send()
@@ -598,7 +562,7 @@ async fn auto_update_installs_and_asks_for_a_restart_once_idle() {
         true,
     )
     .unwrap();
-    status_until(&server, "the install", |v| {
+    poll_until(&server, "/status", "the install", |v| {
         v["update"]["state"] == "installed"
     })
     .await;

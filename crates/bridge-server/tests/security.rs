@@ -278,50 +278,24 @@ async fn config_reload_applies_and_a_broken_edit_keeps_the_last_good_config() {
         r#"{"new-model": "bbbbbbbb-0000-4000-8000-000000000009"}"#,
     )
     .unwrap();
-    let mut ok = false;
-    for _ in 0..100 {
-        let v: Value = client()
-            .get(server.url("/v1/models"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if v["data"][0]["id"] == "new-model" {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ok, "models.json change was not picked up");
+    poll_until(&server, "/v1/models", "the models.json change", |v| {
+        v["data"][0]["id"] == "new-model"
+    })
+    .await;
     // Broken config: keep serving with the last good one, and say why on /status.
     std::fs::write(
         server.config_dir().join("config.jsonc"),
         "{ \"port\": 1,, }",
     )
     .unwrap();
-    let mut reported = false;
-    for _ in 0..100 {
-        let v: Value = client()
-            .get(server.url("/status"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if v["config"]["ok"] == false {
-            assert!(v["config"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("config.jsonc"));
-            reported = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(reported, "broken config was not reported");
+    let v = poll_until(&server, "/status", "the broken config report", |v| {
+        v["config"]["ok"] == false
+    })
+    .await;
+    assert!(v["config"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("config.jsonc"));
     let res = chat(&server, "new-model", "hi", false).await;
     assert_eq!(res.status(), 200);
 }

@@ -249,12 +249,7 @@ async fn page_shows_the_tab_and_updates_when_a_request_completes() {
     assert!(page.text_of("#conn").await.contains("running"));
 
     // A request completes while the page is open: the next poll shows it.
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("text-model", "hi", false))
-        .send()
-        .await
-        .unwrap();
+    let res = chat(&server, "text-model", "hi", false).await;
     assert_eq!(res.status(), 200);
     page.wait_for("the finished request", &js_has("#recent", "text-model"))
         .await;
@@ -361,12 +356,7 @@ async fn page_shows_hostile_names_as_text() {
     );
     let server = TestServer::start_with(&base_config(""), &models, "{}", |_| {});
     let _tab = server.tab(|_| hello_reply()).await;
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body(hostile, "hi", false))
-        .send()
-        .await
-        .unwrap();
+    let res = chat(&server, hostile, "hi", false).await;
     assert_eq!(res.status(), 200);
     let browser = Browser::launch();
     let mut page = browser.page().await;

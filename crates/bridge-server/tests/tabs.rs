@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,17 +64,7 @@ async fn queue_full_is_429_and_queued_stream_gets_keepalives() {
     let server = TestServer::start_with(&config, MODELS, "{}", |o| {
         o.keepalive_interval = Duration::from_millis(100);
     });
-    let calls = Arc::new(AtomicUsize::new(0));
-    let c = calls.clone();
-    let tab = server
-        .tab(move |_| {
-            if c.fetch_add(1, Ordering::SeqCst) == 0 {
-                Reply::Hang
-            } else {
-                hello_reply()
-            }
-        })
-        .await;
+    let tab = server.tab(hang_first()).await;
     // 1st occupies the only slot (it hangs).
     let first = start_request(&server, &tab, "one").await;
     // 2nd (streaming) queues and gets keep-alive comments.
@@ -145,18 +134,8 @@ async fn non_streaming_client_disconnect_aborts_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_upstream_session_never_runs_twice_at_once() {
     let server = TestServer::start(&base_config(""));
-    let calls = Arc::new(AtomicUsize::new(0));
-    let c = calls.clone();
     // The first answer never comes; later ones do. Both requests use the global session.
-    let tab = server
-        .tab(move |_| {
-            if c.fetch_add(1, Ordering::SeqCst) == 0 {
-                Reply::Hang
-            } else {
-                hello_reply()
-            }
-        })
-        .await;
+    let tab = server.tab(hang_first()).await;
     let first = start_request(&server, &tab, "1").await;
     let url = server.url("/v1/chat/completions");
     let second = tokio::spawn(async move {

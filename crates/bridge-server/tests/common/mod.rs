@@ -212,3 +212,45 @@ pub async fn start_request(
     assert!(got.is_some(), "the tab never got the request");
     handle
 }
+
+/// GETs a JSON answer (asserting 200).
+pub async fn get_json(url: &str) -> serde_json::Value {
+    let res = client().get(url).send().await.unwrap();
+    assert_eq!(res.status(), 200, "{url}");
+    res.json().await.unwrap()
+}
+
+/// Polls a JSON route of the server until `pred` holds (at most 10 s); returns the last answer.
+pub async fn poll_until(
+    server: &TestServer,
+    path: &str,
+    what: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = get_json(&server.url(path)).await;
+        if pred(&v) {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {v:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A tab handler whose first fetch never gets an answer and every later one gets
+/// [`hello_reply`]: the first request holds its slot (and session) until it is abandoned.
+pub fn hang_first() -> impl Fn(&bridge_core::protocol::FetchRequest) -> Reply + Send + Sync + 'static
+{
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    move |_| {
+        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            Reply::Hang
+        } else {
+            hello_reply()
+        }
+    }
+}
