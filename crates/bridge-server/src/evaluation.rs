@@ -57,14 +57,6 @@ impl Conversations {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Remembers an answered conversation.
     pub fn record(&self, job: &EvalJob, answer: &str) {
         self.lock().record(

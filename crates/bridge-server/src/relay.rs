@@ -195,11 +195,6 @@ impl RelayJob {
         self.lease.conn()
     }
 
-    /// Upstream body bytes received so far.
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
     /// Unknown upstream line types seen so far.
     pub fn unknown_types(&self) -> &BTreeMap<String, u64> {
         &self.parser.stats().unknown_types

@@ -117,15 +117,10 @@ impl Server {
             .block_on(FakeTab::connect(opts, handler))
             .expect("fake tab connects");
         // The pool registers the tab right after welcome; wait until it is there.
-        self.rt.block_on(async {
-            for _ in 0..400 {
-                if self.state.pool().tab_count() > before {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            panic!("the server did not register the tab");
-        });
+        assert!(
+            self.rt.block_on(self.server.wait_for_tabs_above(before)),
+            "the server did not register the tab"
+        );
         tab
     }
 
