@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 use super::codes;
 use super::content::MessageContent;
 use super::validate::{
-    de_error, json_type_name, opt_bool, opt_f64, opt_n, opt_string, opt_u64, parse_body,
-    req_string, take_object, RequestError,
+    body_object, de_error, opt_bool, opt_f64, opt_n, opt_string, opt_u64, parse_body, req_string,
+    take_object, RequestError,
 };
 
 /// `POST /v1/chat/completions` body. Fields the bridge cannot honour upstream (sampling
@@ -50,17 +50,7 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatCompletionRequest, RequestE
 impl ChatCompletionRequest {
     /// Validates an already parsed JSON value (see [`parse_chat_request`]).
     pub fn from_json(value: Value) -> Result<Self, RequestError> {
-        match value {
-            Value::Object(map) => Self::from_object(map),
-            other => Err(RequestError::new(
-                format!(
-                    "The request body must be a JSON object, but got {} instead.",
-                    json_type_name(&other)
-                ),
-                None,
-                Some(codes::INVALID_TYPE),
-            )),
-        }
+        Self::from_object(body_object(value)?)
     }
 
     fn from_object(mut map: Map<String, Value>) -> Result<Self, RequestError> {

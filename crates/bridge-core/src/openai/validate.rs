@@ -79,7 +79,7 @@ impl fmt::Display for RequestError {
 
 impl std::error::Error for RequestError {}
 
-pub(super) fn json_type_name(value: &Value) -> &'static str {
+fn json_type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -177,6 +177,11 @@ pub(super) fn opt_n(map: &mut Map<String, Value>) -> Result<Option<u32>, Request
 
 pub(super) fn parse_body(body: &[u8]) -> Result<Map<String, Value>, RequestError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| RequestError::invalid_json(&e))?;
+    body_object(value)
+}
+
+/// The request body as an object; anything else is the whole body's fault (no `param`).
+pub(super) fn body_object(value: Value) -> Result<Map<String, Value>, RequestError> {
     match value {
         Value::Object(map) => Ok(map),
         other => Err(RequestError::new(
