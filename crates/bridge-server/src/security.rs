@@ -49,7 +49,7 @@ struct LogFacts {
 /// request's span.
 pub(crate) fn set_log_facts(req: &HttpRequest, model: Option<&str>, tab: Option<u64>) {
     if let Some(m) = model {
-        tracing::Span::current().record("model", m);
+        tracing::Span::current().record("model", tracing::field::display(m));
     }
     let mut ext = req.extensions_mut();
     match ext.get_mut::<LogFacts>() {
