@@ -457,3 +457,149 @@ fn truncate(body: &str) -> &str {
     }
     &body[..end]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ApiError;
+
+    fn upstream(status: u16, error: UpstreamError) -> JobError {
+        JobError::Upstream { status, error }
+    }
+
+    /// The outcome of each variant, and the status the client gets for it.
+    #[test]
+    fn outcomes_and_statuses_of_job_errors() {
+        let message = || "m".to_owned();
+        let cases = [
+            (JobError::NoTab, Outcome::NoTab, 503),
+            (JobError::AllChallenged, Outcome::Unavailable, 503),
+            (
+                JobError::QueueFull { retry_after: 1 },
+                Outcome::QueueFull,
+                429,
+            ),
+            (
+                JobError::QueueTimeout { retry_after: 1 },
+                Outcome::QueueTimeout,
+                503,
+            ),
+            (
+                JobError::Timeout(TimeoutKind::FirstByte(3)),
+                Outcome::Timeout,
+                504,
+            ),
+            (
+                JobError::Timeout(TimeoutKind::Idle(3)),
+                Outcome::Timeout,
+                504,
+            ),
+            (JobError::Timeout(TimeoutKind::Total), Outcome::Timeout, 504),
+            (
+                upstream(503, UpstreamError::Challenge),
+                Outcome::Unavailable,
+                503,
+            ),
+            (
+                upstream(
+                    429,
+                    UpstreamError::RateLimited {
+                        message: message(),
+                        retry_after: None,
+                    },
+                ),
+                Outcome::RateLimited,
+                429,
+            ),
+            (
+                upstream(413, UpstreamError::TooLarge { message: message() }),
+                Outcome::Invalid,
+                413,
+            ),
+            (
+                upstream(
+                    400,
+                    UpstreamError::Rejected {
+                        status: 400,
+                        message: message(),
+                    },
+                ),
+                Outcome::Invalid,
+                400,
+            ),
+            (
+                upstream(403, UpstreamError::Recaptcha { message: message() }),
+                Outcome::UpstreamError,
+                502,
+            ),
+            (
+                upstream(
+                    401,
+                    UpstreamError::Unauthorized {
+                        status: 401,
+                        message: message(),
+                    },
+                ),
+                Outcome::UpstreamError,
+                502,
+            ),
+            (
+                upstream(
+                    500,
+                    UpstreamError::Server {
+                        status: 500,
+                        message: message(),
+                    },
+                ),
+                Outcome::UpstreamError,
+                502,
+            ),
+            (
+                JobError::TabFailed { message: message() },
+                Outcome::UpstreamError,
+                502,
+            ),
+            (
+                JobError::TabLostMidway { message: message() },
+                Outcome::UpstreamError,
+                502,
+            ),
+            (JobError::TabDisconnected, Outcome::UpstreamError, 502),
+            (JobError::TabsKeptDisconnecting, Outcome::UpstreamError, 502),
+            (
+                JobError::InBand { message: message() },
+                Outcome::UpstreamError,
+                502,
+            ),
+            (JobError::EmptyAnswer, Outcome::UpstreamError, 502),
+            (JobError::ShuttingDown, Outcome::Shutdown, 503),
+        ];
+        for (err, outcome, status) in cases {
+            assert_eq!(err.outcome(), outcome, "{err:?}");
+            assert_eq!(
+                ApiError::from(err.clone()).status.as_u16(),
+                status,
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_refused_recaptcha_token_is_retried() {
+        let refused = upstream(
+            403,
+            UpstreamError::Recaptcha {
+                message: "x".into(),
+            },
+        );
+        assert!(refused.recaptcha_refused());
+        let other = upstream(
+            403,
+            UpstreamError::Unauthorized {
+                status: 403,
+                message: "x".into(),
+            },
+        );
+        assert!(!other.recaptcha_refused());
+    }
+}

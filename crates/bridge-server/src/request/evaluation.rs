@@ -136,3 +136,45 @@ pub(super) async fn start(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_continuation_is_rejected_by_401_403_404_but_not_by_a_refused_token() {
+        let unauthorized = |status| JobError::Upstream {
+            status,
+            error: UpstreamError::Unauthorized {
+                status,
+                message: "gone".into(),
+            },
+        };
+        assert!(continuation_rejected(&unauthorized(401)));
+        assert!(continuation_rejected(&unauthorized(403)));
+        let not_found = JobError::Upstream {
+            status: 404,
+            error: UpstreamError::Server {
+                status: 404,
+                message: "no such evaluation".into(),
+            },
+        };
+        assert!(continuation_rejected(&not_found));
+        let token = JobError::Upstream {
+            status: 403,
+            error: UpstreamError::Recaptcha {
+                message: "recaptcha validation failed".into(),
+            },
+        };
+        assert!(!continuation_rejected(&token));
+        let server = JobError::Upstream {
+            status: 500,
+            error: UpstreamError::Server {
+                status: 500,
+                message: "boom".into(),
+            },
+        };
+        assert!(!continuation_rejected(&server));
+        assert!(!continuation_rejected(&JobError::NoTab));
+    }
+}
