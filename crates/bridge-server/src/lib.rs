@@ -1,22 +1,24 @@
 //! bridge-server: the OpenAI-compatible API server of lmarena-bridge.
 //!
-//! Modules, from the HTTP edge inwards (each only uses modules further down this list):
+//! Modules, from the HTTP edge inwards; each uses only modules further down this list (no
+//! import cycle, nothing imports from `routes`):
 //! - `routes`: HTTP handlers: parse, call the request layer, render.
 //! - `security`: the gate every request passes: request id and span, CORS, API key, the
 //!   request log line.
 //! - `answer`: the answer task: job messages → SSE frames or one completion; where a job
 //!   error becomes the client's error.
-//! - `request`: the request layer: prepare (model, sessions, upstream requests), start the
-//!   jobs, the `evaluation` flow (continuation, fresh fallback, conversation memory).
-//! - `error`: the OpenAI-shaped error the client sees.
-//! - `relay`: running one upstream request on a tab (lease, retries, timeouts, parsing),
-//!   with the typed job error.
-//! - `output`: OpenAI chunks and SSE framing.
+//! - `request`: the request layer: prepare (model, sessions, upstream requests) and start the
+//!   jobs; the `evaluation` flow (continuation, fresh fallback, recording).
 //! - `ws`: the tabs' WebSocket (`/ws`).
+//! - `error`: the OpenAI-shaped error the client sees (`From<JobError>` is the one
+//!   conversion of job failures).
+//! - `relay`: running one upstream request on a tab (lease, retries, timeouts, parsing) and
+//!   the typed `JobError`.
 //! - `watch`: config directory watcher; [`autoupdate`]: the background update check.
 //! - [`state`]: config and model registry (reloaded on change), options, shutdown signal.
 //! - `conversations`: the `evaluation` flow's conversation memory.
 //! - `stats`: request statistics and Prometheus metrics for `/status` and `/metrics`.
+//! - `output`: OpenAI chunks and SSE framing.
 //! - [`pool`]: the tab pool, leases, queue, job routing.
 //! - `clock`: wall-clock time.
 //!

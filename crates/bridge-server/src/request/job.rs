@@ -5,10 +5,38 @@
 use bridge_core::arena::stream::StreamEvent;
 use tokio::sync::mpsc;
 
-use super::{evaluation, JobMsg, Planned};
-use crate::relay::{JobError, QueueWatch, RelayJob};
+use super::evaluation;
+use crate::pool::ConnId;
+use crate::relay::{Dispatch, JobError, QueueWatch, RelayJob};
 use crate::state::AppState;
 use crate::stats::RequestTrack;
+
+/// One planned upstream job: the request for the relay and, for the `evaluation` flow, what
+/// to do around it.
+#[derive(Debug)]
+pub(crate) struct Planned {
+    dispatch: Dispatch,
+    followup: Option<evaluation::Followup>,
+}
+
+impl Planned {
+    pub(super) fn new(dispatch: Dispatch, followup: Option<evaluation::Followup>) -> Self {
+        Self { dispatch, followup }
+    }
+}
+
+/// What a job task reports to the answer task, tagged with its choice index.
+#[derive(Debug)]
+pub(crate) enum JobMsg {
+    /// No free tab: the job waits in the queue.
+    Queued,
+    /// The upstream answer started on this tab.
+    Started(ConnId),
+    Event(StreamEvent),
+    /// The upstream answer is complete.
+    End,
+    Failed(Box<JobError>),
+}
 
 /// The job's end of the channel to the answer task.
 struct Reporter {

@@ -7,9 +7,11 @@
 mod evaluation;
 mod job;
 
+pub(crate) use job::{JobMsg, Planned};
+
 use bridge_core::arena::evaluation::answer_side;
 use bridge_core::arena::retry::{build_retry_request, RandomIds, RetryContext};
-use bridge_core::arena::stream::{Participant, StreamEvent};
+use bridge_core::arena::stream::Participant;
 use bridge_core::config::UpstreamFlow;
 use bridge_core::models::{choose_sessions, ModelKind};
 use bridge_core::openai::ChatCompletionRequest;
@@ -17,8 +19,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::error::ApiError;
-use crate::pool::ConnId;
-use crate::relay::{Dispatch, JobError};
+use crate::relay::Dispatch;
 use crate::state::AppState;
 use crate::stats::RequestTrack;
 
@@ -26,33 +27,12 @@ use crate::stats::RequestTrack;
 /// behind and every slot costs memory on each open stream.
 pub(crate) const EVENTS_CAPACITY: usize = 16;
 
-/// One planned upstream job: the request for the relay and, for the `evaluation` flow, what
-/// to do around it.
-#[derive(Debug)]
-pub(crate) struct Planned {
-    dispatch: Dispatch,
-    followup: Option<evaluation::Followup>,
-}
-
 /// A validated request, ready to start: one [`Planned`] job per choice.
 #[derive(Debug)]
 pub(crate) struct Prepared {
     pub(crate) model: String,
     pub(crate) kind: ModelKind,
     pub(crate) jobs: Vec<Planned>,
-}
-
-/// What a job task reports to the answer task, tagged with its choice index.
-#[derive(Debug)]
-pub(crate) enum JobMsg {
-    /// No free tab: the job waits in the queue.
-    Queued,
-    /// The upstream answer started on this tab.
-    Started(ConnId),
-    Event(StreamEvent),
-    /// The upstream answer is complete.
-    End,
-    Failed(Box<JobError>),
 }
 
 /// Resolves the model and sessions and builds the upstream requests.
@@ -73,7 +53,7 @@ pub(crate) fn prepare(
     let jobs = if model.flow(config.upstream_flow) == UpstreamFlow::Evaluation {
         evaluation::prepare(state, &config, chat, &model, n)?
             .into_iter()
-            .map(|(dispatch, followup)| Planned { dispatch, followup })
+            .map(|(dispatch, followup)| Planned::new(dispatch, followup))
             .collect()
     } else {
         let picks = choose_sessions(&model, &config, state.strategy(), n).map_err(|e| {
@@ -95,10 +75,7 @@ pub(crate) fn prepare(
                 session_key: Some(format!("{}/{}", pick.session_id, pick.message_id)),
                 participant,
             };
-            jobs.push(Planned {
-                dispatch,
-                followup: None,
-            });
+            jobs.push(Planned::new(dispatch, None));
         }
         jobs
     };
