@@ -8,20 +8,20 @@ use bridge_core::arena::stream::UpstreamError;
 use bridge_core::models::ResolveError;
 use bridge_core::openai::{ErrorBody, ErrorDetail, RequestError};
 
+use crate::relay::{JobError, TimeoutKind};
+
 /// An error answered to an OpenAI client.
 #[derive(Debug, Clone)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub message: String,
-    pub kind: &'static str,
-    pub param: Option<String>,
-    pub code: Option<String>,
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+    pub(crate) kind: &'static str,
+    pub(crate) param: Option<String>,
+    pub(crate) code: Option<String>,
     /// Seconds for a `Retry-After` header.
-    pub retry_after: Option<u64>,
+    pub(crate) retry_after: Option<u64>,
     /// Sends `x-should-retry: false` so official clients do not retry blindly.
-    pub no_retry: bool,
-    /// The LMArena HTTP status this error came from, if any.
-    pub upstream_status: Option<u16>,
+    pub(crate) no_retry: bool,
 }
 
 impl std::fmt::Display for ApiError {
@@ -31,7 +31,7 @@ impl std::fmt::Display for ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
@@ -40,35 +40,34 @@ impl ApiError {
             code: None,
             retry_after: None,
             no_retry: false,
-            upstream_status: None,
         }
     }
 
-    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+    pub(crate) fn with_param(mut self, param: impl Into<String>) -> Self {
         self.param = Some(param.into());
         self
     }
 
-    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+    pub(crate) fn with_code(mut self, code: impl Into<String>) -> Self {
         self.code = Some(code.into());
         self
     }
 
-    pub fn with_retry_after(mut self, secs: u64) -> Self {
+    pub(crate) fn with_retry_after(mut self, secs: u64) -> Self {
         self.retry_after = Some(secs);
         self
     }
 
-    pub fn no_retry(mut self) -> Self {
+    pub(crate) fn no_retry(mut self) -> Self {
         self.no_retry = true;
         self
     }
 
-    pub fn invalid_request(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
     }
 
-    pub fn unauthorized() -> Self {
+    pub(crate) fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "invalid_request_error",
@@ -78,17 +77,17 @@ impl ApiError {
         .with_code("invalid_api_key")
     }
 
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "invalid_request_error", message)
     }
 
-    pub fn model_not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn model_not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "invalid_request_error", message)
             .with_code("model_not_found")
             .with_param("model")
     }
 
-    pub fn too_large(message: impl Into<String>) -> Self {
+    pub(crate) fn too_large(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "invalid_request_error",
@@ -97,7 +96,7 @@ impl ApiError {
         .with_code("request_too_large")
     }
 
-    pub fn no_tab() -> Self {
+    pub(crate) fn no_tab() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "service_unavailable",
@@ -108,7 +107,7 @@ impl ApiError {
         .with_retry_after(5)
     }
 
-    pub fn queue_full(retry_after: u64) -> Self {
+    pub(crate) fn queue_full(retry_after: u64) -> Self {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_error",
@@ -118,7 +117,7 @@ impl ApiError {
         .with_retry_after(retry_after)
     }
 
-    pub fn queue_timeout(retry_after: u64) -> Self {
+    pub(crate) fn queue_timeout(retry_after: u64) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "service_unavailable",
@@ -128,16 +127,16 @@ impl ApiError {
         .with_retry_after(retry_after)
     }
 
-    pub fn timeout(message: impl Into<String>) -> Self {
+    pub(crate) fn timeout(message: impl Into<String>) -> Self {
         Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout_error", message).with_code("timeout")
     }
 
-    pub fn bad_gateway(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_gateway(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message).with_code("upstream_error")
     }
 
     /// The server is stopping and cuts the answer short.
-    pub fn shutting_down() -> Self {
+    pub(crate) fn shutting_down() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "server_error",
@@ -145,12 +144,12 @@ impl ApiError {
         )
     }
 
-    pub fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", message)
     }
 
     /// The JSON body of this error.
-    pub fn body(&self) -> ErrorBody {
+    pub(crate) fn body(&self) -> ErrorBody {
         ErrorBody {
             error: ErrorDetail {
                 message: self.message.clone(),
@@ -162,13 +161,13 @@ impl ApiError {
     }
 
     /// The error as one SSE event (`data: {...}\n\n`), for errors after the stream started.
-    pub fn sse_event(&self) -> String {
+    pub(crate) fn sse_event(&self) -> String {
         let json = serde_json::to_string(&self.body()).unwrap_or_else(|_| "{}".to_owned());
         format!("data: {json}\n\n")
     }
 
     /// Maps a classified upstream failure to what the client gets (README error table).
-    pub fn from_upstream(err: &UpstreamError) -> Self {
+    pub(crate) fn from_upstream(err: &UpstreamError) -> Self {
         match err {
             UpstreamError::Challenge => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -215,6 +214,48 @@ impl ApiError {
             UpstreamError::Server { status, message } => {
                 Self::bad_gateway(format!("LMArena answered {status}: {message}"))
             }
+        }
+    }
+}
+
+/// The one place a job's failure becomes what the client sees.
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::NoTab => Self::no_tab(),
+            JobError::AllChallenged => {
+                Self::from_upstream(&UpstreamError::Challenge).with_retry_after(30)
+            }
+            JobError::QueueFull { retry_after } => Self::queue_full(retry_after),
+            JobError::QueueTimeout { retry_after } => Self::queue_timeout(retry_after),
+            JobError::Timeout(TimeoutKind::FirstByte(secs)) => Self::timeout(format!(
+                "LMArena did not start answering within {secs} s (first_byte_timeout_seconds)."
+            )),
+            JobError::Timeout(TimeoutKind::Idle(secs)) => Self::timeout(format!(
+                "LMArena sent nothing for {secs} s (stream_response_timeout_seconds)."
+            )),
+            JobError::Timeout(TimeoutKind::Total) => {
+                Self::timeout("The answer took longer than total_timeout_seconds.")
+            }
+            JobError::Upstream { error, .. } => Self::from_upstream(&error),
+            JobError::TabFailed { message } => Self::bad_gateway(format!(
+                "The LMArena tab could not complete the request: {message}"
+            )),
+            JobError::TabLostMidway { message } => {
+                Self::bad_gateway(format!("The LMArena tab lost the answer midway: {message}"))
+            }
+            JobError::TabDisconnected => {
+                Self::bad_gateway("The LMArena tab disconnected during the answer.")
+            }
+            JobError::TabsKeptDisconnecting => Self::bad_gateway(
+                "The LMArena tab disconnected before answering, several times in a row.",
+            ),
+            JobError::InBand { message } => {
+                Self::bad_gateway(format!("LMArena reported an error: {message}"))
+                    .with_code("upstream_inband_error")
+            }
+            JobError::EmptyAnswer => Self::bad_gateway("LMArena ended the answer without content."),
+            JobError::ShuttingDown => Self::shutting_down(),
         }
     }
 }

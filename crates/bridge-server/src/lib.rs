@@ -1,46 +1,59 @@
 //! bridge-server: the OpenAI-compatible API server of lmarena-bridge.
 //!
-//! Modules:
+//! Modules, from the HTTP edge inwards; each uses only modules further down this list (no
+//! import cycle, nothing imports from `routes`):
+//! - `routes`: HTTP handlers: parse, call the request layer, render.
+//! - `security`: the gate every request passes: request id and span, CORS, API key, the
+//!   request log line.
+//! - `answer`: the answer task: job messages → SSE frames or one completion; where a job
+//!   error becomes the client's error.
+//! - `request`: the request layer: prepare (model, sessions, upstream requests) and start the
+//!   jobs; the `evaluation` flow (continuation, fresh fallback, recording).
+//! - `ws`: the tabs' WebSocket (`/ws`).
+//! - `error`: the OpenAI-shaped error the client sees (`From<JobError>` is the one
+//!   conversion of job failures).
+//! - `relay`: running one upstream request on a tab (lease, retries, timeouts, parsing) and
+//!   the typed `JobError`.
+//! - `watch`: config directory watcher; [`autoupdate`]: the background update check.
 //! - [`state`]: config and model registry (reloaded on change), options, shutdown signal.
+//! - `conversations`: the `evaluation` flow's conversation memory.
+//! - `stats`: request statistics and Prometheus metrics for `/status` and `/metrics`.
+//! - `output`: OpenAI chunks and SSE framing.
 //! - [`pool`]: the tab pool, leases, queue, job routing.
-//! - [`ws`]: the tabs' WebSocket (`/ws`).
-//! - [`relay`]: running one upstream job on a tab, with retries and timeouts.
-//! - [`evaluation`]: the `evaluation` flow's conversation memory and request planning.
-//! - [`output`]: OpenAI chunks and SSE framing.
-//! - [`routes`]: HTTP handlers.
-//! - [`security`]: API key, CORS, request ids and the request log line.
-//! - [`stats`]: request statistics and Prometheus metrics for `/status` and `/metrics`.
-//! - [`autoupdate`]: the background update check at startup (and opt-in auto-update).
-//! - [`watch`]: config directory watcher.
-//! - [`error`]: the OpenAI-shaped error type.
+//! - `clock`: wall-clock time.
 //!
 //! [`run`] serves on a given listener until a shutdown future resolves, so tests start the
 //! real server on port 0.
 
+#![warn(unreachable_pub)]
+
+mod answer;
 pub mod autoupdate;
-pub mod error;
-pub mod evaluation;
-pub mod output;
+mod clock;
+mod conversations;
+mod error;
+mod output;
 pub mod pool;
-pub mod relay;
-pub mod routes;
-pub mod security;
+mod relay;
+mod request;
+mod routes;
+mod security;
 pub mod state;
-pub mod stats;
-pub mod watch;
-pub mod ws;
+mod stats;
+mod watch;
+mod ws;
 
 use std::future::Future;
 use std::net::TcpListener;
 
 use actix_web::{middleware, web, App, HttpServer};
 
-pub use state::{load_dir, AppState, ServerOptions};
+pub use state::{load_dir, AppState, Loaded, ServerOptions};
 
 use crate::error::ApiError;
 
 /// Registers every route (with and without the `/v1` prefix).
-pub fn configure(cfg: &mut web::ServiceConfig) {
+fn configure(cfg: &mut web::ServiceConfig) {
     for prefix in ["/v1", ""] {
         cfg.route(
             &format!("{prefix}/chat/completions"),

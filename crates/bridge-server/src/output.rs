@@ -6,20 +6,20 @@ use bridge_core::config::ReasoningOutput;
 use bridge_core::openai::{ChatCompletionChunk, ChunkChoice, Delta, FinishReason, Usage};
 
 /// SSE data line prefix and the stream terminator.
-pub const SSE_DATA: &str = "data: ";
-pub const SSE_DONE: &str = "data: [DONE]\n\n";
-pub const SSE_KEEPALIVE: &str = ": keep-alive\n\n";
+pub(crate) const SSE_DATA: &str = "data: ";
+pub(crate) const SSE_DONE: &str = "data: [DONE]\n\n";
+pub(crate) const SSE_KEEPALIVE: &str = ": keep-alive\n\n";
 
 /// What one upstream event becomes for one choice.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Rendered {
+pub(crate) struct Rendered {
     pub content: Option<String>,
     pub reasoning: Option<String>,
 }
 
 /// Per-choice rendering state.
 #[derive(Debug)]
-pub struct ChoiceRenderer {
+pub(crate) struct ChoiceRenderer {
     mode: ReasoningOutput,
     in_think: bool,
     wrote_content: bool,
@@ -27,7 +27,7 @@ pub struct ChoiceRenderer {
     pub usage: Option<Usage>,
 }
 
-pub fn finish_reason(r: stream::FinishReason) -> FinishReason {
+pub(crate) fn finish_reason(r: stream::FinishReason) -> FinishReason {
     match r {
         stream::FinishReason::Stop => FinishReason::Stop,
         stream::FinishReason::Length => FinishReason::Length,
@@ -36,7 +36,7 @@ pub fn finish_reason(r: stream::FinishReason) -> FinishReason {
 }
 
 impl ChoiceRenderer {
-    pub fn new(mode: ReasoningOutput) -> Self {
+    pub(crate) fn new(mode: ReasoningOutput) -> Self {
         Self {
             mode,
             in_think: false,
@@ -47,7 +47,7 @@ impl ChoiceRenderer {
     }
 
     /// Renders one event. Finish events are recorded, not rendered; errors are the caller's.
-    pub fn render(&mut self, event: StreamEvent) -> Rendered {
+    pub(crate) fn render(&mut self, event: StreamEvent) -> Rendered {
         match event {
             StreamEvent::Text(t) => {
                 if t.is_empty() {
@@ -114,7 +114,7 @@ impl ChoiceRenderer {
     }
 
     /// Closes an open `<think>` block at the end of the answer.
-    pub fn close(&mut self) -> Rendered {
+    pub(crate) fn close(&mut self) -> Rendered {
         if self.in_think {
             self.in_think = false;
             return Rendered {
@@ -125,14 +125,14 @@ impl ChoiceRenderer {
         Rendered::default()
     }
 
-    pub fn finish_reason(&self) -> FinishReason {
+    pub(crate) fn finish_reason(&self) -> FinishReason {
         self.finish.unwrap_or(FinishReason::Stop)
     }
 }
 
 /// Writes SSE events of one chat completion: one id, one created, one model.
 #[derive(Debug)]
-pub struct ChunkWriter {
+pub(crate) struct ChunkWriter {
     pub id: String,
     pub created: i64,
     pub model: String,
@@ -140,7 +140,7 @@ pub struct ChunkWriter {
 }
 
 impl ChunkWriter {
-    pub fn new(id: String, created: i64, model: String, choices: usize) -> Self {
+    pub(crate) fn new(id: String, created: i64, model: String, choices: usize) -> Self {
         Self {
             id,
             created,
@@ -159,12 +159,12 @@ impl ChunkWriter {
     }
 
     /// Number of choices in this completion.
-    pub fn choices(&self) -> usize {
+    pub(crate) fn choices(&self) -> usize {
         self.role_sent.len()
     }
 
     /// One delta for choice `index`; the first chunk of each choice carries the role.
-    pub fn delta(&mut self, index: usize, r: Rendered) -> Option<bytes::Bytes> {
+    pub(crate) fn delta(&mut self, index: usize, r: Rendered) -> Option<bytes::Bytes> {
         if r.content.is_none() && r.reasoning.is_none() {
             return None;
         }
@@ -187,7 +187,7 @@ impl ChunkWriter {
     }
 
     /// The final chunk of choice `index` with its finish reason.
-    pub fn finish(&mut self, index: usize, reason: FinishReason) -> bytes::Bytes {
+    pub(crate) fn finish(&mut self, index: usize, reason: FinishReason) -> bytes::Bytes {
         let mut delta = Delta::default();
         if let Some(sent) = self.role_sent.get_mut(index) {
             if !*sent {
@@ -206,7 +206,7 @@ impl ChunkWriter {
     }
 
     /// The usage chunk sent when the client asked for `stream_options.include_usage`.
-    pub fn usage(&self, usage: Option<Usage>) -> bytes::Bytes {
+    pub(crate) fn usage(&self, usage: Option<Usage>) -> bytes::Bytes {
         let mut chunk =
             ChatCompletionChunk::new(self.id.as_str(), self.created, self.model.as_str(), vec![]);
         chunk.usage = usage;

@@ -19,7 +19,7 @@ pub type ConnId = u64;
 
 /// What a job hears from its tab.
 #[derive(Debug)]
-pub enum JobEvent {
+pub(crate) enum JobEvent {
     /// Upstream response head.
     Head {
         status: u16,
@@ -57,15 +57,15 @@ pub enum TabState {
 
 /// The sending half of a tab connection, as held by the pool.
 #[derive(Debug, Clone)]
-pub struct TabLink {
-    pub conn: ConnId,
+pub(crate) struct TabLink {
+    pub(crate) conn: ConnId,
     out: mpsc::UnboundedSender<String>,
     routes: Routes,
 }
 
 impl TabLink {
     /// Creates a link and the receiver its writer task drains.
-    pub fn new(conn: ConnId) -> (Self, mpsc::UnboundedReceiver<String>) {
+    pub(crate) fn new(conn: ConnId) -> (Self, mpsc::UnboundedReceiver<String>) {
         let (out, rx) = mpsc::unbounded_channel();
         (
             Self {
@@ -78,7 +78,7 @@ impl TabLink {
     }
 
     /// Serializes and queues a frame for the tab; false when the tab is gone.
-    pub fn send(&self, msg: &ServerMessage) -> bool {
+    pub(crate) fn send(&self, msg: &ServerMessage) -> bool {
         match serde_json::to_string(msg) {
             Ok(text) => self.out.send(text).is_ok(),
             Err(_) => false,
@@ -87,7 +87,7 @@ impl TabLink {
 
     /// Delivers a frame from the tab to the job it belongs to. Frames for finished or unknown
     /// jobs are dropped quietly (returns false).
-    pub fn route(&self, id: JobId, event: JobEvent) -> bool {
+    pub(crate) fn route(&self, id: JobId, event: JobEvent) -> bool {
         let routes = lock(&self.routes);
         match routes.get(&id) {
             Some(tx) => tx.send(event).is_ok(),
@@ -96,7 +96,7 @@ impl TabLink {
     }
 
     /// Tells every job of this tab that the tab is gone.
-    pub fn fail_all(&self) {
+    pub(crate) fn fail_all(&self) {
         let routes = std::mem::take(&mut *lock(&self.routes));
         for tx in routes.values() {
             let _ = tx.send(JobEvent::TabLost);
@@ -139,7 +139,7 @@ struct PoolInner {
 
 /// Why a lease could not be had.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AcquireError {
+pub(crate) enum AcquireError {
     /// No tab is connected.
     NoTab,
     /// Every connected tab is stuck on a Cloudflare challenge.
@@ -173,7 +173,7 @@ pub struct TabPool {
 }
 
 impl TabPool {
-    pub fn new(max_per_tab: usize, queue_limit: usize) -> Self {
+    pub(crate) fn new(max_per_tab: usize, queue_limit: usize) -> Self {
         Self {
             inner: Arc::new(Mutex::new(PoolInner {
                 tabs: BTreeMap::new(),
@@ -188,7 +188,7 @@ impl TabPool {
     }
 
     /// Applies reloaded limits.
-    pub fn set_limits(&self, max_per_tab: usize, queue_limit: usize) {
+    pub(crate) fn set_limits(&self, max_per_tab: usize, queue_limit: usize) {
         let mut inner = lock(&self.inner);
         inner.max_per_tab = max_per_tab.max(1);
         inner.queue_limit = queue_limit;
@@ -196,7 +196,13 @@ impl TabPool {
     }
 
     /// Adds a tab that said hello.
-    pub fn add_tab(&self, link: TabLink, tab_id: String, page: Option<String>, origin: String) {
+    pub(crate) fn add_tab(
+        &self,
+        link: TabLink,
+        tab_id: String,
+        page: Option<String>,
+        origin: String,
+    ) {
         let now = Instant::now();
         let mut inner = lock(&self.inner);
         inner.tabs.insert(
@@ -219,7 +225,7 @@ impl TabPool {
     }
 
     /// Removes a tab whose connection closed and fails its jobs.
-    pub fn remove_tab(&self, conn: ConnId) {
+    pub(crate) fn remove_tab(&self, conn: ConnId) {
         let entry = lock(&self.inner).tabs.remove(&conn);
         if let Some(entry) = entry {
             entry.link.fail_all();
@@ -227,7 +233,7 @@ impl TabPool {
     }
 
     /// Records that the tab was heard from.
-    pub fn touch(&self, conn: ConnId) {
+    pub(crate) fn touch(&self, conn: ConnId) {
         if let Some(t) = lock(&self.inner).tabs.get_mut(&conn) {
             t.last_seen = Instant::now();
         }
@@ -235,7 +241,7 @@ impl TabPool {
 
     /// Marks a tab as challenged and asks it to reload, once. It gets no work until it
     /// reconnects (a reload makes a new connection).
-    pub fn mark_challenged(&self, conn: ConnId) {
+    pub(crate) fn mark_challenged(&self, conn: ConnId) {
         let mut inner = lock(&self.inner);
         if let Some(t) = inner.tabs.get_mut(&conn) {
             if !t.challenged {
@@ -250,7 +256,7 @@ impl TabPool {
     }
 
     /// Counts a finished job on its tab.
-    pub fn record_outcome(&self, conn: ConnId, ok: bool) {
+    pub(crate) fn record_outcome(&self, conn: ConnId, ok: bool) {
         if let Some(t) = lock(&self.inner).tabs.get_mut(&conn) {
             if ok {
                 t.served += 1;
@@ -296,7 +302,7 @@ impl TabPool {
     }
 
     /// The link of any ready tab (for commands that need no slot), least busy first.
-    pub fn any_ready_tab(&self) -> Option<TabLink> {
+    pub(crate) fn any_ready_tab(&self) -> Option<TabLink> {
         let inner = lock(&self.inner);
         inner
             .tabs
@@ -307,14 +313,14 @@ impl TabPool {
     }
 
     /// A fresh job id.
-    pub fn next_job_id(&self) -> JobId {
+    pub(crate) fn next_job_id(&self) -> JobId {
         JobId(self.next_job.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Takes a slot on the least-busy ready tab, or queues. `wait_without_tabs` keeps a job
     /// waiting (up to the queue timeout) when no tab is connected, for retries after a tab
     /// was lost: a reloading tab comes back within seconds.
-    pub fn acquire(
+    pub(crate) fn acquire(
         &self,
         session_key: Option<String>,
         wait_without_tabs: bool,
@@ -453,14 +459,14 @@ impl TabPool {
 
 /// Result of [`TabPool::acquire`].
 #[derive(Debug)]
-pub enum Acquired {
+pub(crate) enum Acquired {
     Ready(Lease),
     Queued(Waiting),
 }
 
 /// A place in the wait queue. Dropping it leaves the queue.
 #[derive(Debug)]
-pub struct Waiting {
+pub(crate) struct Waiting {
     pool: TabPool,
     id: u64,
     rx: Option<oneshot::Receiver<Lease>>,
@@ -468,7 +474,7 @@ pub struct Waiting {
 
 impl Waiting {
     /// Waits for a lease, up to `timeout`.
-    pub async fn wait(mut self, timeout: Duration) -> Result<Lease, AcquireError> {
+    pub(crate) async fn wait(mut self, timeout: Duration) -> Result<Lease, AcquireError> {
         let Some(rx) = self.rx.as_mut() else {
             return Err(AcquireError::Timeout);
         };
@@ -492,7 +498,7 @@ impl Drop for Waiting {
 
 /// A slot on one tab. Dropping it frees the slot and the session.
 #[derive(Debug)]
-pub struct Lease {
+pub(crate) struct Lease {
     pool: TabPool,
     link: TabLink,
     session_key: Option<String>,
@@ -500,20 +506,12 @@ pub struct Lease {
 }
 
 impl Lease {
-    pub fn link(&self) -> &TabLink {
-        &self.link
-    }
-
-    pub fn conn(&self) -> ConnId {
+    pub(crate) fn conn(&self) -> ConnId {
         self.link.conn
     }
 
-    pub fn pool(&self) -> &TabPool {
-        &self.pool
-    }
-
     /// Registers a job on this lease's tab and sends it the frame `make(id)`.
-    pub fn start_job(
+    pub(crate) fn start_job(
         &self,
         make: impl FnOnce(JobId) -> ServerMessage,
     ) -> (JobGuard, mpsc::UnboundedReceiver<JobEvent>) {
@@ -522,7 +520,7 @@ impl Lease {
 }
 
 /// Registers a job on a tab, sends the first frame, and returns the guard and event stream.
-pub fn start_job_on(
+pub(crate) fn start_job_on(
     pool: &TabPool,
     link: &TabLink,
     make: impl FnOnce(JobId) -> ServerMessage,
@@ -554,19 +552,15 @@ impl Drop for Lease {
 /// The route of one job. Dropping it before [`JobGuard::finish`] aborts the job in the tab
 /// (the client went away, or the server gave up).
 #[derive(Debug)]
-pub struct JobGuard {
+pub(crate) struct JobGuard {
     link: TabLink,
     id: JobId,
     finished: bool,
 }
 
 impl JobGuard {
-    pub fn id(&self) -> JobId {
-        self.id
-    }
-
     /// The job ended normally: no abort is sent.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         self.finished = true;
     }
 }

@@ -1,85 +1,188 @@
-//! Running one upstream job on a tab: take a lease, send `fetch`, wait for the response
-//! head (retrying on another tab when the tab is lost before the first byte), then turn the
-//! streamed body into [`StreamEvent`]s with the core parser, under first-byte, idle and total
-//! timeouts. Dropping a [`RelayJob`] before it finished aborts the fetch in the tab.
+//! Running one upstream request on a tab, as a plain service for the request layer: take a
+//! lease (the one place a job gets a tab, first try and retries), send `fetch`, wait for the
+//! response head (retrying on another tab when the tab is lost before the first byte), then
+//! turn the streamed body into [`StreamEvent`]s with the core parser, under first-byte, idle
+//! and total timeouts. What went wrong is a [`JobError`]; it becomes the client's error only at
+//! the HTTP edge. Dropping a [`RelayJob`] before it finished aborts the fetch in the tab.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
 use std::time::Duration;
 
-use bridge_core::arena::stream::{classify_upstream_error, Participant, StreamEvent, StreamParser};
+use bridge_core::arena::stream::{
+    classify_upstream_error, Participant, StreamEvent, StreamParser, UpstreamError,
+};
 use bridge_core::arena::UpstreamRequest;
+use bridge_core::config::Config;
 use bridge_core::protocol::{FetchRequest, RecaptchaSpec, ServerMessage};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::error::ApiError;
-use crate::pool::{AcquireError, Acquired, ConnId, JobEvent, JobGuard, Lease, Waiting};
+use crate::pool::{AcquireError, Acquired, ConnId, JobEvent, JobGuard, Lease};
 use crate::state::AppState;
+use crate::stats::{Outcome, RequestTrack};
 
 /// Tabs tried for one job before giving up (a tab lost before the first byte).
 const MAX_TAB_ATTEMPTS: usize = 3;
-/// `code` of the error for a refused reCAPTCHA token.
-const RECAPTCHA_FAILED: &str = "recaptcha_failed";
 /// Most of a failed upstream body kept for classification.
 const ERROR_BODY_LIMIT: usize = 4096;
 
 /// One upstream request to run.
 #[derive(Debug, Clone)]
-pub struct Dispatch {
-    pub request: UpstreamRequest,
-    pub recaptcha: Option<RecaptchaSpec>,
+pub(crate) struct Dispatch {
+    pub(crate) request: UpstreamRequest,
+    pub(crate) recaptcha: Option<RecaptchaSpec>,
     /// Upstream `session_id/message_id`; jobs with the same key never run at once.
-    pub session_key: Option<String>,
-    pub participant: Participant,
-    /// Set for the `evaluation` flow: what to remember after the answer.
-    pub eval: Option<crate::evaluation::EvalJob>,
+    pub(crate) session_key: Option<String>,
+    pub(crate) participant: Participant,
 }
 
-/// Maps a pool refusal to the client's error.
-pub fn acquire_error(e: AcquireError, state: &AppState) -> ApiError {
-    let cfg = state.config();
-    match e {
-        AcquireError::NoTab => ApiError::no_tab(),
-        AcquireError::AllChallenged => {
-            ApiError::from_upstream(&bridge_core::arena::stream::UpstreamError::Challenge)
-                .with_retry_after(30)
+/// Which timeout ended a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimeoutKind {
+    /// No response head within `first_byte_timeout_seconds` (the value).
+    FirstByte(u64),
+    /// Nothing for `stream_response_timeout_seconds` (the value) during the answer.
+    Idle(u64),
+    /// The whole answer took longer than `total_timeout_seconds`.
+    Total,
+}
+
+/// What went wrong with a job (or with the answer built from it).
+#[derive(Debug, Clone)]
+pub(crate) enum JobError {
+    /// No tab is connected.
+    NoTab,
+    /// Every connected tab is stuck on a Cloudflare challenge.
+    AllChallenged,
+    /// The wait queue is full; retry after this many seconds.
+    QueueFull {
+        retry_after: u64,
+    },
+    /// Waited `queue_timeout_seconds` without a free tab; retry after this many seconds.
+    QueueTimeout {
+        retry_after: u64,
+    },
+    Timeout(TimeoutKind),
+    /// LMArena answered a non-2xx status, classified by core.
+    Upstream {
+        status: u16,
+        error: UpstreamError,
+    },
+    /// The tab could not complete the fetch (network error, no status).
+    TabFailed {
+        message: String,
+    },
+    /// The tab lost the answer midway.
+    TabLostMidway {
+        message: String,
+    },
+    /// The tab disconnected during the answer.
+    TabDisconnected,
+    /// Tabs disconnected before answering, [`MAX_TAB_ATTEMPTS`] times in a row.
+    TabsKeptDisconnecting,
+    /// LMArena reported an error inside the stream.
+    InBand {
+        message: String,
+    },
+    /// LMArena ended the answer without content.
+    EmptyAnswer,
+    /// The server is shutting down and cut the answer short.
+    ShuttingDown,
+}
+
+impl JobError {
+    fn from_acquire(e: AcquireError, config: &Config) -> Self {
+        let retry_after = config.queue_timeout_seconds.clamp(1, 30);
+        match e {
+            AcquireError::NoTab => JobError::NoTab,
+            AcquireError::AllChallenged => JobError::AllChallenged,
+            AcquireError::QueueFull => JobError::QueueFull { retry_after },
+            AcquireError::Timeout => JobError::QueueTimeout { retry_after },
         }
-        AcquireError::QueueFull => ApiError::queue_full(cfg.queue_timeout_seconds.clamp(1, 30)),
-        AcquireError::Timeout => ApiError::queue_timeout(cfg.queue_timeout_seconds.clamp(1, 30)),
+    }
+
+    /// How a request that ended with this error is counted.
+    pub(crate) fn outcome(&self) -> Outcome {
+        match self {
+            JobError::NoTab => Outcome::NoTab,
+            JobError::QueueFull { .. } => Outcome::QueueFull,
+            JobError::QueueTimeout { .. } => Outcome::QueueTimeout,
+            JobError::AllChallenged => Outcome::Unavailable,
+            JobError::Timeout(_) => Outcome::Timeout,
+            JobError::Upstream { error, .. } => match error {
+                UpstreamError::Challenge => Outcome::Unavailable,
+                UpstreamError::RateLimited { .. } => Outcome::RateLimited,
+                UpstreamError::TooLarge { .. } | UpstreamError::Rejected { .. } => Outcome::Invalid,
+                UpstreamError::Recaptcha { .. }
+                | UpstreamError::Unauthorized { .. }
+                | UpstreamError::Server { .. } => Outcome::UpstreamError,
+            },
+            JobError::TabFailed { .. }
+            | JobError::TabLostMidway { .. }
+            | JobError::TabDisconnected
+            | JobError::TabsKeptDisconnecting
+            | JobError::InBand { .. }
+            | JobError::EmptyAnswer => Outcome::UpstreamError,
+            JobError::ShuttingDown => Outcome::Shutdown,
+        }
+    }
+
+    fn recaptcha_refused(&self) -> bool {
+        matches!(
+            self,
+            JobError::Upstream {
+                error: UpstreamError::Recaptcha { .. },
+                ..
+            }
+        )
     }
 }
 
-/// Takes a slot at once or a place in the queue.
-pub fn acquire(
-    state: &AppState,
-    dispatch: &Dispatch,
-    wait_without_tabs: bool,
-) -> Result<Acquired, ApiError> {
-    state
-        .pool()
-        .acquire(dispatch.session_key.clone(), wait_without_tabs)
-        .map_err(|e| acquire_error(e, state))
+/// Told when a job has to wait in the queue for a free tab (first try only), so the answer
+/// can start with a keep-alive instead of a silent wait.
+pub(crate) trait QueueWatch: Sync {
+    fn queued(&self) -> impl Future<Output = ()> + Send;
 }
 
-/// Waits in the queue up to `queue_timeout_seconds`.
-pub async fn wait_in_queue(state: &AppState, waiting: Waiting) -> Result<Lease, ApiError> {
-    let timeout = Duration::from_secs(state.config().queue_timeout_seconds);
-    waiting
-        .wait(timeout)
-        .await
-        .map_err(|e| acquire_error(e, state))
+/// Takes a slot at once, or waits in the queue up to `queue_timeout_seconds`.
+async fn take_lease(
+    state: &AppState,
+    dispatch: &Dispatch,
+    retry: bool,
+    watch: Option<&impl QueueWatch>,
+) -> Result<Lease, JobError> {
+    let config = state.config();
+    let acquired = state
+        .pool()
+        .acquire(dispatch.session_key.clone(), retry)
+        .map_err(|e| JobError::from_acquire(e, &config))?;
+    match acquired {
+        Acquired::Ready(lease) => Ok(lease),
+        Acquired::Queued(waiting) => {
+            if let Some(w) = watch {
+                w.queued().await;
+            }
+            let timeout = Duration::from_secs(config.queue_timeout_seconds);
+            waiting
+                .wait(timeout)
+                .await
+                .map_err(|e| JobError::from_acquire(e, &config))
+        }
+    }
 }
 
 enum HeadOutcome {
     Ok,
-    Failed(ApiError),
+    Failed(JobError),
     Lost,
 }
 
 /// A job whose upstream answer is streaming in.
 #[derive(Debug)]
-pub struct RelayJob {
+pub(crate) struct RelayJob {
     state: AppState,
+    track: RequestTrack,
     lease: Lease,
     guard: JobGuard,
     rx: mpsc::UnboundedReceiver<JobEvent>,
@@ -90,26 +193,41 @@ pub struct RelayJob {
     failed: bool,
     idle: Duration,
     deadline: Instant,
-    bytes: u64,
 }
 
 impl RelayJob {
-    /// Sends the fetch and waits for the response head. A tab lost before the first byte
-    /// hands the job to another tab.
-    pub async fn start(
+    /// Takes a tab (queueing if needed), sends the fetch and waits for the response head. A
+    /// tab lost before the first byte hands the job to another tab. The request's `track`
+    /// gets the tab and the upstream bytes.
+    pub(crate) async fn start(
         state: &AppState,
         dispatch: &Dispatch,
-        mut lease: Lease,
-    ) -> Result<RelayJob, ApiError> {
+        track: &RequestTrack,
+        watch: &impl QueueWatch,
+    ) -> Result<RelayJob, JobError> {
         let cfg = state.config();
         let first_byte = Duration::from_secs(cfg.first_byte_timeout_seconds.max(1));
         let idle = Duration::from_secs(cfg.stream_response_timeout_seconds.max(1));
         let deadline = Instant::now() + Duration::from_secs(cfg.total_timeout_seconds.max(1));
         let mut recaptcha_retried = false;
         let mut attempt = 0;
-        while attempt < MAX_TAB_ATTEMPTS {
-            attempt += 1;
-            crate::stats::note_tab(lease.conn());
+        // A lease kept for another try on the same tab (a refused reCAPTCHA token).
+        let mut kept: Option<Lease> = None;
+        loop {
+            let lease = match kept.take() {
+                Some(lease) => lease,
+                None => {
+                    attempt += 1;
+                    if attempt > MAX_TAB_ATTEMPTS {
+                        return Err(JobError::TabsKeptDisconnecting);
+                    }
+                    // Retries wait for a tab even when none is connected: a reloading tab
+                    // comes back within seconds.
+                    let first = attempt == 1;
+                    take_lease(state, dispatch, !first, first.then_some(watch)).await?
+                }
+            };
+            track.set_tab(lease.conn());
             let (mut guard, mut rx) = lease.start_job(|id| ServerMessage::Fetch {
                 id,
                 request: FetchRequest {
@@ -120,24 +238,18 @@ impl RelayJob {
                 },
                 recaptcha: dispatch.recaptcha.clone(),
             });
-            let outcome =
-                match tokio::time::timeout(first_byte, wait_head(state, lease.conn(), &mut rx))
-                    .await
-                {
-                    Ok(o) => o,
-                    Err(_) => {
-                        state.pool().record_outcome(lease.conn(), false);
-                        return Err(ApiError::timeout(format!(
-                            "LMArena did not start answering within {} s \
-                             (first_byte_timeout_seconds).",
-                            first_byte.as_secs()
-                        )));
-                    }
-                };
+            let head = tokio::time::timeout(first_byte, wait_head(state, lease.conn(), &mut rx));
+            let Ok(outcome) = head.await else {
+                state.pool().record_outcome(lease.conn(), false);
+                return Err(JobError::Timeout(TimeoutKind::FirstByte(
+                    first_byte.as_secs(),
+                )));
+            };
             match outcome {
                 HeadOutcome::Ok => {
                     return Ok(RelayJob {
                         state: state.clone(),
+                        track: track.clone(),
                         lease,
                         guard,
                         rx,
@@ -148,22 +260,19 @@ impl RelayJob {
                         failed: false,
                         idle,
                         deadline,
-                        bytes: 0,
                     });
                 }
                 HeadOutcome::Failed(err) => {
                     state.pool().record_outcome(lease.conn(), false);
                     // A refused reCAPTCHA token gets one more try: the tab mints a fresh
                     // token for every fetch.
-                    if err.code.as_deref() == Some(RECAPTCHA_FAILED)
-                        && dispatch.recaptcha.is_some()
-                        && !recaptcha_retried
+                    if err.recaptcha_refused() && dispatch.recaptcha.is_some() && !recaptcha_retried
                     {
                         recaptcha_retried = true;
-                        attempt -= 1;
                         guard.finish();
                         drop(guard);
                         tracing::warn!("reCAPTCHA token refused; retrying once with a fresh token");
+                        kept = Some(lease);
                         continue;
                     }
                     return Err(err);
@@ -175,33 +284,18 @@ impl RelayJob {
                         attempt,
                         "tab lost before the first byte; retrying on another tab"
                     );
-                    if attempt == MAX_TAB_ATTEMPTS {
-                        break;
-                    }
-                    lease = match acquire(state, dispatch, true)? {
-                        Acquired::Ready(l) => l,
-                        Acquired::Queued(w) => wait_in_queue(state, w).await?,
-                    };
                 }
             }
         }
-        Err(ApiError::bad_gateway(
-            "The LMArena tab disconnected before answering, several times in a row.",
-        ))
     }
 
     /// The tab this job runs on.
-    pub fn conn(&self) -> ConnId {
+    pub(crate) fn conn(&self) -> ConnId {
         self.lease.conn()
     }
 
-    /// Unknown upstream line types seen so far.
-    pub fn unknown_types(&self) -> &BTreeMap<String, u64> {
-        &self.parser.stats().unknown_types
-    }
-
     /// The next parsed event; `None` once the upstream body is complete.
-    pub async fn next_event(&mut self) -> Option<Result<StreamEvent, ApiError>> {
+    pub(crate) async fn next_event(&mut self) -> Option<Result<StreamEvent, JobError>> {
         loop {
             if let Some(ev) = self.pending.pop_front() {
                 return Some(Ok(ev));
@@ -215,20 +309,17 @@ impl RelayJob {
             let event = match tokio::time::timeout_at(until, self.rx.recv()).await {
                 Ok(ev) => ev,
                 Err(_) => {
-                    return Some(Err(self.fail(ApiError::timeout(if total {
-                        "The answer took longer than total_timeout_seconds.".to_owned()
+                    let kind = if total {
+                        TimeoutKind::Total
                     } else {
-                        format!(
-                            "LMArena sent nothing for {} s (stream_response_timeout_seconds).",
-                            self.idle.as_secs()
-                        )
-                    }))));
+                        TimeoutKind::Idle(self.idle.as_secs())
+                    };
+                    return Some(Err(self.fail(JobError::Timeout(kind))));
                 }
             };
             match event {
                 Some(JobEvent::Chunk(data)) => {
-                    self.bytes += data.len() as u64;
-                    crate::stats::note_upstream_bytes(data.len() as u64);
+                    self.track.add_bytes(data.len() as u64);
                     self.parser.push_into(&data, &mut self.scratch);
                     self.pending.extend(self.scratch.drain(..));
                 }
@@ -240,22 +331,18 @@ impl RelayJob {
                 }
                 Some(JobEvent::Failed { message, .. }) => {
                     self.guard.finish();
-                    return Some(Err(self.fail(ApiError::bad_gateway(format!(
-                        "The LMArena tab lost the answer midway: {message}"
-                    )))));
+                    return Some(Err(self.fail(JobError::TabLostMidway { message })));
                 }
                 Some(JobEvent::TabLost) | None => {
                     self.guard.finish();
-                    return Some(Err(self.fail(ApiError::bad_gateway(
-                        "The LMArena tab disconnected during the answer.",
-                    ))));
+                    return Some(Err(self.fail(JobError::TabDisconnected)));
                 }
                 Some(JobEvent::Head { .. }) | Some(JobEvent::PageSource(_)) => {}
             }
         }
     }
 
-    fn fail(&mut self, err: ApiError) -> ApiError {
+    fn fail(&mut self, err: JobError) -> JobError {
         self.failed = true;
         self.state.pool().record_outcome(self.lease.conn(), false);
         err
@@ -266,7 +353,7 @@ impl Drop for RelayJob {
     fn drop(&mut self) {
         self.state
             .stats()
-            .upstream_job_done(self.bytes, self.unknown_types());
+            .unknown_lines(&self.parser.stats().unknown_types);
     }
 }
 
@@ -337,22 +424,20 @@ fn upstream_failure(
     headers: &BTreeMap<String, String>,
     body: &str,
     message: &str,
-) -> ApiError {
+) -> JobError {
     let Some(status) = status else {
-        return ApiError::bad_gateway(format!(
-            "The LMArena tab could not complete the request: {message}"
-        ));
+        return JobError::TabFailed {
+            message: message.to_owned(),
+        };
     };
     let content_type = header(headers, "content-type");
     let retry_after = header(headers, "retry-after");
     let err = classify_upstream_error(status, content_type, truncate(body), retry_after);
-    if matches!(err, bridge_core::arena::stream::UpstreamError::Challenge) {
+    if matches!(err, UpstreamError::Challenge) {
         tracing::warn!(conn, "Cloudflare challenge in a tab; asking it to reload");
         state.pool().mark_challenged(conn);
     }
-    let mut api = ApiError::from_upstream(&err);
-    api.upstream_status = Some(status);
-    api
+    JobError::Upstream { status, error: err }
 }
 
 fn header<'a>(headers: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
@@ -371,4 +456,150 @@ fn truncate(body: &str) -> &str {
         end -= 1;
     }
     &body[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ApiError;
+
+    fn upstream(status: u16, error: UpstreamError) -> JobError {
+        JobError::Upstream { status, error }
+    }
+
+    /// The outcome of each variant, and the status the client gets for it.
+    #[test]
+    fn outcomes_and_statuses_of_job_errors() {
+        let message = || "m".to_owned();
+        let cases = [
+            (JobError::NoTab, Outcome::NoTab, 503),
+            (JobError::AllChallenged, Outcome::Unavailable, 503),
+            (
+                JobError::QueueFull { retry_after: 1 },
+                Outcome::QueueFull,
+                429,
+            ),
+            (
+                JobError::QueueTimeout { retry_after: 1 },
+                Outcome::QueueTimeout,
+                503,
+            ),
+            (
+                JobError::Timeout(TimeoutKind::FirstByte(3)),
+                Outcome::Timeout,
+                504,
+            ),
+            (
+                JobError::Timeout(TimeoutKind::Idle(3)),
+                Outcome::Timeout,
+                504,
+            ),
+            (JobError::Timeout(TimeoutKind::Total), Outcome::Timeout, 504),
+            (
+                upstream(503, UpstreamError::Challenge),
+                Outcome::Unavailable,
+                503,
+            ),
+            (
+                upstream(
+                    429,
+                    UpstreamError::RateLimited {
+                        message: message(),
+                        retry_after: None,
+                    },
+                ),
+                Outcome::RateLimited,
+                429,
+            ),
+            (
+                upstream(413, UpstreamError::TooLarge { message: message() }),
+                Outcome::Invalid,
+                413,
+            ),
+            (
+                upstream(
+                    400,
+                    UpstreamError::Rejected {
+                        status: 400,
+                        message: message(),
+                    },
+                ),
+                Outcome::Invalid,
+                400,
+            ),
+            (
+                upstream(403, UpstreamError::Recaptcha { message: message() }),
+                Outcome::UpstreamError,
+                502,
+            ),
+            (
+                upstream(
+                    401,
+                    UpstreamError::Unauthorized {
+                        status: 401,
+                        message: message(),
+                    },
+                ),
+                Outcome::UpstreamError,
+                502,
+            ),
+            (
+                upstream(
+                    500,
+                    UpstreamError::Server {
+                        status: 500,
+                        message: message(),
+                    },
+                ),
+                Outcome::UpstreamError,
+                502,
+            ),
+            (
+                JobError::TabFailed { message: message() },
+                Outcome::UpstreamError,
+                502,
+            ),
+            (
+                JobError::TabLostMidway { message: message() },
+                Outcome::UpstreamError,
+                502,
+            ),
+            (JobError::TabDisconnected, Outcome::UpstreamError, 502),
+            (JobError::TabsKeptDisconnecting, Outcome::UpstreamError, 502),
+            (
+                JobError::InBand { message: message() },
+                Outcome::UpstreamError,
+                502,
+            ),
+            (JobError::EmptyAnswer, Outcome::UpstreamError, 502),
+            (JobError::ShuttingDown, Outcome::Shutdown, 503),
+        ];
+        for (err, outcome, status) in cases {
+            assert_eq!(err.outcome(), outcome, "{err:?}");
+            assert_eq!(
+                ApiError::from(err.clone()).status.as_u16(),
+                status,
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_refused_recaptcha_token_is_retried() {
+        let refused = upstream(
+            403,
+            UpstreamError::Recaptcha {
+                message: "x".into(),
+            },
+        );
+        assert!(refused.recaptcha_refused());
+        let other = upstream(
+            403,
+            UpstreamError::Unauthorized {
+                status: 403,
+                message: "x".into(),
+            },
+        );
+        assert!(!other.recaptcha_refused());
+    }
 }

@@ -15,16 +15,60 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use bridge_core::config::Config;
 use subtle::ConstantTimeEq;
 
+use tracing::Instrument;
+
 use crate::error::ApiError;
-use crate::routes::{LogFacts, RequestId};
 use crate::state::AppState;
 
 /// Response header carrying the request id.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The request id given by the gate, in the request's extensions.
+#[derive(Debug, Clone)]
+struct RequestId(String);
+
+pub(crate) fn request_id(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
+}
+
+/// Facts a handler leaves for the request log line.
+#[derive(Debug, Clone, Default)]
+struct LogFacts {
+    model: Option<String>,
+    tab: Option<u64>,
+}
+
+/// Leaves the model and the tab for the request log line; the model also goes on the
+/// request's span.
+pub(crate) fn set_log_facts(req: &HttpRequest, model: Option<&str>, tab: Option<u64>) {
+    if let Some(m) = model {
+        tracing::Span::current().record("model", tracing::field::display(m));
+    }
+    let mut ext = req.extensions_mut();
+    match ext.get_mut::<LogFacts>() {
+        Some(f) => {
+            if let Some(m) = model {
+                f.model = Some(m.to_owned());
+            }
+            if tab.is_some() {
+                f.tab = tab;
+            }
+        }
+        None => {
+            ext.insert(LogFacts {
+                model: model.map(str::to_owned),
+                tab,
+            });
+        }
+    }
+}
 
 /// Paths that never need the API key.
 fn is_public(path: &str) -> bool {
@@ -39,7 +83,7 @@ fn cors_header_allowed(name: &str) -> bool {
 }
 
 /// True when the `Authorization` header carries `key` (scheme case-insensitive).
-pub fn bearer_matches(value: Option<&HeaderValue>, key: &str) -> bool {
+pub(crate) fn bearer_matches(value: Option<&HeaderValue>, key: &str) -> bool {
     let Some(value) = value.and_then(|v| v.to_str().ok()) else {
         return false;
     };
@@ -68,7 +112,7 @@ fn add_cors(headers: &mut actix_web::http::header::HeaderMap, origin: HeaderValu
     );
 }
 
-pub async fn gate(
+pub(crate) async fn gate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
@@ -135,11 +179,14 @@ pub async fn gate(
         }
     }
 
-    let span = tracing::info_span!("request", id = %request_id);
+    // The handler and every task it spawns run in this span, so each of their log lines
+    // carries the request id.
+    let span = tracing::info_span!("request", id = %request_id, model = tracing::field::Empty);
     let mut res = {
         let _enter = span.enter();
         next.call(req)
     }
+    .instrument(span.clone())
     .await?;
     if let Some(v) = rid_header {
         res.headers_mut()

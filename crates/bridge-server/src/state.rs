@@ -10,7 +10,7 @@ use bridge_core::config::{self, Config};
 use bridge_core::models::{Registry, RoundRobin};
 use tokio::sync::watch;
 
-use crate::evaluation::Conversations;
+use crate::conversations::Conversations;
 use crate::pool::TabPool;
 use crate::stats::Stats;
 
@@ -45,10 +45,10 @@ impl ServerOptions {
 
 /// The outcome of the last (re)load, for /status.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct ReloadStatus {
-    pub ok: bool,
-    pub message: String,
-    pub warnings: Vec<String>,
+pub(crate) struct ReloadStatus {
+    pub(crate) ok: bool,
+    pub(crate) message: String,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Everything loaded from the config directory.
@@ -121,7 +121,7 @@ impl AppState {
         }
     }
 
-    pub fn config(&self) -> Arc<Config> {
+    pub(crate) fn config(&self) -> Arc<Config> {
         self.shared
             .config
             .read()
@@ -129,7 +129,7 @@ impl AppState {
             .clone()
     }
 
-    pub fn registry(&self) -> Arc<Registry> {
+    pub(crate) fn registry(&self) -> Arc<Registry> {
         self.shared
             .registry
             .read()
@@ -142,32 +142,32 @@ impl AppState {
     }
 
     /// Conversations of the `evaluation` flow this server created.
-    pub fn conversations(&self) -> &Conversations {
+    pub(crate) fn conversations(&self) -> &Conversations {
         &self.shared.conversations
     }
 
     /// Request statistics and the Prometheus recorder of this server.
-    pub fn stats(&self) -> &Stats {
+    pub(crate) fn stats(&self) -> &Stats {
         &self.shared.stats
     }
 
-    pub fn strategy(&self) -> &RoundRobin {
+    pub(crate) fn strategy(&self) -> &RoundRobin {
         &self.shared.strategy
     }
 
-    pub fn options(&self) -> &ServerOptions {
+    pub(crate) fn options(&self) -> &ServerOptions {
         &self.shared.options
     }
 
-    pub fn uptime(&self) -> Duration {
+    pub(crate) fn uptime(&self) -> Duration {
         self.shared.started.elapsed()
     }
 
-    pub fn next_conn_id(&self) -> u64 {
+    pub(crate) fn next_conn_id(&self) -> u64 {
         self.shared.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn reload_status(&self) -> ReloadStatus {
+    pub(crate) fn reload_status(&self) -> ReloadStatus {
         self.shared
             .reload
             .lock()
@@ -188,6 +188,9 @@ impl AppState {
                     loaded.config.max_concurrent_per_tab,
                     loaded.config.queue_limit,
                 );
+                self.shared
+                    .conversations
+                    .set_capacity(loaded.config.evaluation_history_size);
                 *self
                     .shared
                     .config
@@ -217,11 +220,11 @@ impl AppState {
 
     /// A receiver that turns true when the server is shutting down and in-flight requests
     /// must end.
-    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shared.shutdown_tx.subscribe()
     }
 
-    pub fn trigger_shutdown(&self) {
+    pub(crate) fn trigger_shutdown(&self) {
         self.shared.stats.note_shutdown();
         self.shared.shutdown_tx.send_replace(true);
     }

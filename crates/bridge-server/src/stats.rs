@@ -5,14 +5,12 @@
 //! Every [`Stats`] owns its own Prometheus recorder (no global recorder: tests run many
 //! servers in one process) and records into it with `metrics::with_local_recorder`.
 //!
-//! A request is followed by a [`RequestTrack`]: [`RequestTrack::observe`] sits on the channel
-//! between the dispatch tasks and the answer task and notes tab, first token and outcome;
-//! [`RequestTrack::scope`] makes the track current in a dispatch task so the relay can add the
-//! upstream bytes it receives ([`note_upstream_bytes`]). A track dropped before an outcome was
-//! noted is a client abort (or a cut at shutdown).
+//! A request is followed by a [`RequestTrack`], a handle passed explicitly to whoever learns a
+//! fact about it: the relay job notes the tab and the upstream bytes, the answer task notes the
+//! first token and the outcome. Each fact is recorded in one place. A track dropped before an
+//! outcome was noted is a client abort (or a cut at shutdown).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -20,16 +18,14 @@ use std::time::{Duration, Instant};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use serde::Serialize;
 
-use crate::error::ApiError;
 use crate::pool::{ConnId, TabSnapshot, TabState};
-use crate::routes::chat::JobMsg;
 
 /// Requests kept in the recent list.
-pub const RECENT_LIMIT: usize = 50;
+pub(crate) const RECENT_LIMIT: usize = 50;
 /// Distinct unknown line types kept; further ones count under [`OTHER_KEY`].
-pub const UNKNOWN_TYPES_LIMIT: usize = 64;
+pub(crate) const UNKNOWN_TYPES_LIMIT: usize = 64;
 /// Key for unknown line types past the limit, and for network failures without a status.
-pub const OTHER_KEY: &str = "other";
+pub(crate) const OTHER_KEY: &str = "other";
 /// Longest model name kept for /status (names come from clients).
 const MODEL_NAME_LIMIT: usize = 120;
 /// Histograms are drained into their buckets every this many finished requests, so samples do
@@ -41,27 +37,27 @@ const SECONDS_BUCKETS: &[f64] = &[
 ];
 
 /// Metric names (see README-ops-section.md for the list with meanings).
-pub mod names {
-    pub const REQUESTS: &str = "bridge_requests_total";
-    pub const REQUEST_DURATION: &str = "bridge_request_duration_seconds";
-    pub const FIRST_TOKEN: &str = "bridge_time_to_first_token_seconds";
-    pub const IN_FLIGHT: &str = "bridge_requests_in_flight";
-    pub const CLIENT_ABORTS: &str = "bridge_client_aborts_total";
-    pub const TABS: &str = "bridge_tabs";
-    pub const TAB_CONNECTIONS: &str = "bridge_tab_connections_total";
-    pub const TAB_MALFORMED_FRAMES: &str = "bridge_tab_malformed_frames_total";
-    pub const QUEUE_LENGTH: &str = "bridge_queue_length";
-    pub const UPSTREAM_RESPONSES: &str = "bridge_upstream_responses_total";
-    pub const UPSTREAM_BYTES: &str = "bridge_upstream_bytes_total";
-    pub const UNKNOWN_LINES: &str = "bridge_upstream_unknown_lines_total";
-    pub const UPTIME: &str = "bridge_uptime_seconds";
-    pub const BUILD_INFO: &str = "bridge_build_info";
+pub(crate) mod names {
+    pub(crate) const REQUESTS: &str = "bridge_requests_total";
+    pub(crate) const REQUEST_DURATION: &str = "bridge_request_duration_seconds";
+    pub(crate) const FIRST_TOKEN: &str = "bridge_time_to_first_token_seconds";
+    pub(crate) const IN_FLIGHT: &str = "bridge_requests_in_flight";
+    pub(crate) const CLIENT_ABORTS: &str = "bridge_client_aborts_total";
+    pub(crate) const TABS: &str = "bridge_tabs";
+    pub(crate) const TAB_CONNECTIONS: &str = "bridge_tab_connections_total";
+    pub(crate) const TAB_MALFORMED_FRAMES: &str = "bridge_tab_malformed_frames_total";
+    pub(crate) const QUEUE_LENGTH: &str = "bridge_queue_length";
+    pub(crate) const UPSTREAM_RESPONSES: &str = "bridge_upstream_responses_total";
+    pub(crate) const UPSTREAM_BYTES: &str = "bridge_upstream_bytes_total";
+    pub(crate) const UNKNOWN_LINES: &str = "bridge_upstream_unknown_lines_total";
+    pub(crate) const UPTIME: &str = "bridge_uptime_seconds";
+    pub(crate) const BUILD_INFO: &str = "bridge_build_info";
 }
 
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Ok,
     /// The client sent something the bridge or LMArena refused (4xx).
     Invalid,
@@ -79,11 +75,10 @@ pub enum Outcome {
     Aborted,
     /// The server shut down during the answer.
     Shutdown,
-    Error,
 }
 
 impl Outcome {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
             Outcome::Invalid => "invalid",
@@ -96,32 +91,13 @@ impl Outcome {
             Outcome::Timeout => "timeout",
             Outcome::Aborted => "aborted",
             Outcome::Shutdown => "shutdown",
-            Outcome::Error => "error",
-        }
-    }
-
-    /// The outcome an error stands for.
-    pub fn of_error(err: &ApiError) -> Outcome {
-        match err.code.as_deref() {
-            Some("no_tab_connected") => return Outcome::NoTab,
-            Some("queue_full") => return Outcome::QueueFull,
-            Some("queue_timeout") => return Outcome::QueueTimeout,
-            _ => {}
-        }
-        match err.status.as_u16() {
-            429 => Outcome::RateLimited,
-            502 => Outcome::UpstreamError,
-            503 => Outcome::Unavailable,
-            504 => Outcome::Timeout,
-            400..=499 => Outcome::Invalid,
-            _ => Outcome::Error,
         }
     }
 }
 
 /// A request in flight, for /status.
 #[derive(Debug, Clone, Serialize)]
-pub struct LiveRequest {
+pub(crate) struct LiveRequest {
     pub id: String,
     pub model: String,
     /// Connection id of the tab running it; `None` while it waits for a tab.
@@ -135,7 +111,7 @@ pub struct LiveRequest {
 
 /// A finished request, for /status.
 #[derive(Debug, Clone, Serialize)]
-pub struct FinishedRequest {
+pub(crate) struct FinishedRequest {
     pub id: String,
     pub model: String,
     pub tab: Option<ConnId>,
@@ -152,7 +128,7 @@ pub struct FinishedRequest {
 
 /// The last background update check, for /status and the page.
 #[derive(Debug, Clone, Serialize)]
-pub struct UpdateInfo {
+pub(crate) struct UpdateInfo {
     /// `up_to_date`, `available`, `installed`, `failed`.
     pub state: &'static str,
     pub current: String,
@@ -162,7 +138,7 @@ pub struct UpdateInfo {
 
 /// Everything /status shows about requests.
 #[derive(Debug, Clone, Serialize)]
-pub struct StatsSnapshot {
+pub(crate) struct StatsSnapshot {
     pub in_flight: Vec<LiveRequest>,
     /// Newest first.
     pub recent: Vec<FinishedRequest>,
@@ -216,7 +192,7 @@ impl std::fmt::Debug for Inner {
 
 /// Cloneable handle to the statistics of one server.
 #[derive(Debug, Clone)]
-pub struct Stats {
+pub(crate) struct Stats {
     inner: Arc<Inner>,
 }
 
@@ -227,7 +203,7 @@ impl Default for Stats {
 }
 
 impl Stats {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let builder = PrometheusBuilder::new()
             .set_buckets(SECONDS_BUCKETS)
             .unwrap_or_else(|e| {
@@ -305,7 +281,7 @@ impl Stats {
     }
 
     /// Starts following a request for `model`; `id` is the request id of the log line.
-    pub fn begin(&self, id: &str, model: &str, stream: bool) -> RequestTrack {
+    pub(crate) fn begin(&self, id: &str, model: &str, stream: bool) -> RequestTrack {
         let model = truncate(model, MODEL_NAME_LIMIT);
         let bytes = Arc::new(AtomicU64::new(0));
         let seq = {
@@ -359,7 +335,7 @@ impl Stats {
                 duration_ms: millis(live.started.elapsed()),
                 ttft_ms: live.first_token.map(millis),
                 bytes: live.bytes.load(Ordering::Relaxed),
-                ended_at: crate::routes::unix_now(),
+                ended_at: crate::clock::unix_now(),
             };
             book.total += 1;
             *book.outcomes.entry(outcome.as_str()).or_insert(0) += 1;
@@ -376,6 +352,7 @@ impl Stats {
         let (f, total) = finished;
         let duration = Duration::from_millis(f.duration_ms).as_secs_f64();
         self.record(|| {
+            metrics::counter!(names::UPSTREAM_BYTES).increment(f.bytes);
             metrics::counter!(names::REQUESTS, "model" => f.model.clone(), "outcome" => outcome.as_str())
                 .increment(1);
             metrics::histogram!(names::REQUEST_DURATION, "model" => f.model.clone()).record(duration);
@@ -393,7 +370,7 @@ impl Stats {
     }
 
     /// A response head (or a failure with a status) from LMArena; `None` is a network failure.
-    pub fn upstream_status(&self, status: Option<u16>) {
+    pub(crate) fn upstream_status(&self, status: Option<u16>) {
         let key = status.map_or_else(|| OTHER_KEY.to_owned(), |s| s.to_string());
         *self
             .book()
@@ -403,8 +380,11 @@ impl Stats {
         self.record(|| metrics::counter!(names::UPSTREAM_RESPONSES, "status" => key).increment(1));
     }
 
-    /// Adds a finished job's unknown line types and its body size.
-    pub fn upstream_job_done(&self, bytes: u64, unknown_types: &BTreeMap<String, u64>) {
+    /// Adds a finished job's unknown line types.
+    pub(crate) fn unknown_lines(&self, unknown_types: &BTreeMap<String, u64>) {
+        if unknown_types.is_empty() {
+            return;
+        }
         let mut counted = Vec::new();
         {
             let mut book = self.book();
@@ -421,42 +401,37 @@ impl Stats {
             }
         }
         self.record(|| {
-            metrics::counter!(names::UPSTREAM_BYTES).increment(bytes);
             for (key, n) in counted {
                 metrics::counter!(names::UNKNOWN_LINES, "type" => key).increment(n);
             }
         });
     }
 
-    pub fn tab_connected(&self) {
+    pub(crate) fn tab_connected(&self) {
         self.record(|| metrics::counter!(names::TAB_CONNECTIONS).increment(1));
     }
 
-    pub fn malformed_frame(&self) {
+    pub(crate) fn malformed_frame(&self) {
         self.record(|| metrics::counter!(names::TAB_MALFORMED_FRAMES).increment(1));
     }
 
     /// From now on, unfinished requests end as [`Outcome::Shutdown`].
-    pub fn note_shutdown(&self) {
+    pub(crate) fn note_shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::Relaxed);
     }
 
-    pub fn set_update(&self, info: UpdateInfo) {
+    pub(crate) fn set_update(&self, info: UpdateInfo) {
         self.book().update = Some(info);
     }
 
-    pub fn update_info(&self) -> Option<UpdateInfo> {
-        self.book().update.clone()
-    }
-
     /// Requests in flight right now.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.book().live.len()
     }
 
     /// Blocks the calling (non-async) thread until no request is in flight, at most `limit`;
     /// true when idle.
-    pub fn wait_until_idle(&self, limit: Duration) -> bool {
+    pub(crate) fn wait_until_idle(&self, limit: Duration) -> bool {
         let book = self.book();
         let (book, _) = self
             .inner
@@ -466,7 +441,7 @@ impl Stats {
         book.live.is_empty()
     }
 
-    pub fn snapshot(&self) -> StatsSnapshot {
+    pub(crate) fn snapshot(&self) -> StatsSnapshot {
         let book = self.book();
         let now = Instant::now();
         StatsSnapshot {
@@ -494,7 +469,7 @@ impl Stats {
     }
 
     /// Prometheus text: the recorded series plus gauges taken now from the pool.
-    pub fn render_prometheus(
+    pub(crate) fn render_prometheus(
         &self,
         tabs: &[TabSnapshot],
         queue: usize,
@@ -557,40 +532,21 @@ impl Drop for TrackInner {
     }
 }
 
-tokio::task_local! {
-    static CURRENT: RequestTrack;
-}
-
-/// Adds upstream body bytes to the request whose dispatch task is running (no-op elsewhere).
-pub fn note_upstream_bytes(n: u64) {
-    let _ = CURRENT.try_with(|t| t.add_bytes(n));
-}
-
-/// Notes the tab that the running dispatch task's job was sent to (no-op elsewhere).
-pub fn note_tab(conn: ConnId) {
-    let _ = CURRENT.try_with(|t| t.set_tab(conn));
-}
-
 /// Follows one request; clones share it. See the module docs.
 #[derive(Debug, Clone)]
-pub struct RequestTrack {
+pub(crate) struct RequestTrack {
     inner: Arc<TrackInner>,
 }
 
 impl RequestTrack {
-    /// Runs `fut` (a dispatch task) with this track current, for [`note_upstream_bytes`].
-    pub fn scope<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> {
-        CURRENT.scope(self.clone(), fut)
-    }
-
     /// The tab the request runs on (the latest, after a retry on another tab).
-    pub fn set_tab(&self, conn: ConnId) {
+    pub(crate) fn set_tab(&self, conn: ConnId) {
         self.inner
             .stats
             .with_live(self.inner.seq, |l| l.tab = Some(conn));
     }
 
-    pub fn first_token(&self) {
+    pub(crate) fn first_token(&self) {
         if self.inner.first_token_seen.swap(true, Ordering::Relaxed) {
             return;
         }
@@ -601,74 +557,14 @@ impl RequestTrack {
         });
     }
 
-    pub fn add_bytes(&self, n: u64) {
+    pub(crate) fn add_bytes(&self, n: u64) {
         self.inner.bytes.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Notes the outcome; only the first call counts.
-    pub fn finish(&self, outcome: Outcome, status: u16) {
+    pub(crate) fn finish(&self, outcome: Outcome, status: u16) {
         if !self.inner.finished.swap(true, Ordering::AcqRel) {
             self.inner.stats.end(self.inner.seq, outcome, status);
-        }
-    }
-
-    pub fn finish_error(&self, err: &ApiError) {
-        self.finish(Outcome::of_error(err), err.status.as_u16());
-    }
-
-    /// An observer for the answer task: it notes tab, first token and outcome from the
-    /// dispatch tasks' messages as the answer task reads them (no extra task or channel).
-    pub fn observer(&self, choices: usize) -> Observer {
-        Observer {
-            track: self.clone(),
-            choices,
-            ended: 0,
-            answered: false,
-        }
-    }
-}
-
-/// See [`RequestTrack::observer`].
-#[derive(Debug)]
-pub struct Observer {
-    track: RequestTrack,
-    choices: usize,
-    ended: usize,
-    answered: bool,
-}
-
-impl Observer {
-    /// Notes one message of a dispatch task.
-    pub fn see(&mut self, msg: &JobMsg) {
-        match msg {
-            JobMsg::Started(conn) => self.track.set_tab(*conn),
-            JobMsg::Event(ev) => {
-                use bridge_core::arena::stream::StreamEvent;
-                if !self.answered
-                    && matches!(
-                        ev,
-                        StreamEvent::Text(_)
-                            | StreamEvent::Reasoning(_)
-                            | StreamEvent::Image { .. }
-                    )
-                {
-                    self.answered = true;
-                    self.track.first_token();
-                }
-            }
-            JobMsg::End => {
-                self.ended += 1;
-                if self.ended >= self.choices {
-                    if self.answered {
-                        self.track.finish(Outcome::Ok, 200);
-                    } else {
-                        // The answer task turns an empty answer into a 502.
-                        self.track.finish(Outcome::UpstreamError, 502);
-                    }
-                }
-            }
-            JobMsg::Failed(err) => self.track.finish_error(err),
-            JobMsg::Queued => {}
         }
     }
 }
@@ -676,29 +572,6 @@ impl Observer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn outcomes_of_errors() {
-        assert_eq!(Outcome::of_error(&ApiError::no_tab()), Outcome::NoTab);
-        assert_eq!(
-            Outcome::of_error(&ApiError::queue_full(1)),
-            Outcome::QueueFull
-        );
-        assert_eq!(
-            Outcome::of_error(&ApiError::queue_timeout(1)),
-            Outcome::QueueTimeout
-        );
-        assert_eq!(Outcome::of_error(&ApiError::timeout("t")), Outcome::Timeout);
-        assert_eq!(
-            Outcome::of_error(&ApiError::bad_gateway("b")),
-            Outcome::UpstreamError
-        );
-        assert_eq!(
-            Outcome::of_error(&ApiError::invalid_request("i")),
-            Outcome::Invalid
-        );
-        assert_eq!(Outcome::of_error(&ApiError::internal("x")), Outcome::Error);
-    }
 
     #[test]
     fn finished_requests_are_counted_and_the_ring_is_bounded() {
@@ -709,12 +582,12 @@ mod tests {
             t.add_bytes(10);
             t.first_token();
             t.finish(Outcome::Ok, 200);
-            t.finish(Outcome::Error, 500);
+            t.finish(Outcome::Timeout, 504);
         }
         let snap = stats.snapshot();
         assert_eq!(snap.total, (RECENT_LIMIT + 5) as u64);
         assert_eq!(snap.outcomes["ok"], (RECENT_LIMIT + 5) as u64);
-        assert!(!snap.outcomes.contains_key("error"));
+        assert!(!snap.outcomes.contains_key("timeout"));
         assert_eq!(snap.recent.len(), RECENT_LIMIT);
         assert_eq!(snap.recent[0].id, format!("r{}", RECENT_LIMIT + 4));
         assert_eq!(snap.recent[0].tab, Some(7));
@@ -765,7 +638,7 @@ mod tests {
         let many: BTreeMap<String, u64> = (0..UNKNOWN_TYPES_LIMIT + 10)
             .map(|i| (format!("x{i}"), 1))
             .collect();
-        stats.upstream_job_done(5, &many);
+        stats.unknown_lines(&many);
         let snap = stats.snapshot();
         assert_eq!(snap.unknown_line_types.len(), UNKNOWN_TYPES_LIMIT + 1);
         assert_eq!(snap.unknown_line_types[OTHER_KEY], 10);

@@ -15,7 +15,7 @@ const DEBOUNCE: Duration = Duration::from_millis(150);
 const WATCHED: [&str; 3] = ["config.jsonc", "models.json", "model_endpoint_map.json"];
 
 /// Starts watching; the watcher stops when the returned value is dropped.
-pub fn watch_config_dir(state: AppState) -> notify::Result<notify::RecommendedWatcher> {
+pub(crate) fn watch_config_dir(state: AppState) -> notify::Result<notify::RecommendedWatcher> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(event) = res {

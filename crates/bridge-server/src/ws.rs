@@ -17,9 +17,9 @@ use crate::state::AppState;
 const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
 
 /// The server's name in `welcome`.
-pub const SERVER_NAME: &str = concat!("bridge-server/", env!("CARGO_PKG_VERSION"));
+pub(crate) const SERVER_NAME: &str = concat!("bridge-server/", env!("CARGO_PKG_VERSION"));
 
-pub async fn ws_route(
+pub(crate) async fn ws_route(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,

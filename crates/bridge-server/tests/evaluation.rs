@@ -231,3 +231,43 @@ async fn per_model_flow_override_and_image_modality() {
     let b: Value = serde_json::from_str(&fetches[1].body).unwrap();
     assert_ne!(a["id"], b["id"]);
 }
+
+/// Regression: a config reload left the conversation memory at its starting
+/// `evaluation_history_size`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloaded_history_size_is_applied_to_the_conversation_memory() {
+    let config = |size: usize| {
+        format!(r#"{{ "upstream_flow": "evaluation", "evaluation_history_size": {size} }}"#)
+    };
+    let server = TestServer::start_with(&config(5), MODELS, "{}", |o| o.watch_config = true);
+    let _tab = server.tab(|_| answer("ok")).await;
+    let conversations = |server: &TestServer, from: usize| {
+        let url = server.url("/v1/chat/completions");
+        async move {
+            for i in from..from + 3 {
+                let body = json!({
+                    "model": "text-model",
+                    "messages": [{"role": "user", "content": format!("conversation {i}")}],
+                });
+                let res = client().post(&url).json(&body).send().await.unwrap();
+                assert_eq!(res.status(), 200);
+            }
+        }
+    };
+    conversations(&server, 0).await;
+    let v = get_json(&server.url("/status")).await;
+    assert_eq!(v["evaluation_history"]["capacity"], 5);
+    assert_eq!(v["evaluation_history"]["conversations"], 3);
+
+    std::fs::write(server.config_dir().join("config.jsonc"), config(2)).unwrap();
+    poll_until(&server, "/status", "the new history size", |v| {
+        v["evaluation_history"]["capacity"] == 2
+    })
+    .await;
+    conversations(&server, 3).await;
+    let v = get_json(&server.url("/status")).await;
+    assert_eq!(
+        v["evaluation_history"]["conversations"], 2,
+        "three new conversations in a memory of two: the oldest is evicted"
+    );
+}

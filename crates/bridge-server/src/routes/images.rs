@@ -3,26 +3,26 @@
 
 use std::time::Duration;
 
+use super::read_body;
+use crate::answer::{self, Observer};
+use crate::clock::unix_now;
+use crate::error::ApiError;
+use crate::request;
+use crate::security::{request_id, set_log_facts};
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine as _;
-use bridge_core::arena::stream::StreamEvent;
 use bridge_core::models::ModelKind;
 use bridge_core::openai::{
     parse_image_request, ChatCompletionRequest, ImageData, ImageResponseFormat, ImagesResponse,
 };
-use tokio::sync::mpsc;
-
-use super::chat::{prepare, run_dispatch, JobMsg};
-use super::{read_body, set_log_facts, unix_now};
-use crate::error::ApiError;
-use crate::state::AppState;
 
 /// How long downloading one image for `b64_json` may take.
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest image downloaded for `b64_json`.
 const DOWNLOAD_LIMIT: usize = 32 * 1024 * 1024;
 
-pub async fn generations(
+pub(crate) async fn generations(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
@@ -52,37 +52,21 @@ pub async fn generations(
         "messages": [{"role": "user", "content": image_req.prompt}],
         "n": n,
     }))?;
-    let prepared = prepare(&state, &chat, n)?;
+    let prepared = request::prepare(&state, &chat, n)?;
     if prepared.kind != ModelKind::Image {
         return Err(ApiError::invalid_request(format!(
             "Model '{model}' is not an image model; mark it \"id:image\" in models.json."
         ))
         .with_param("model"));
     }
-    let (tx, rx) = mpsc::channel(16);
-    let choices = prepared.dispatches.len();
-    let track = state.stats().begin(&super::request_id(&req), &model, false);
-    for (i, d) in prepared.dispatches.into_iter().enumerate() {
-        actix_web::rt::spawn(track.scope(run_dispatch(state.get_ref().clone(), i, d, tx.clone())));
-    }
-    drop(tx);
-    let mut rx = rx;
-    let mut observer = track.observer(choices);
-    let mut urls: Vec<Vec<String>> = vec![Vec::new(); choices];
-    while let Some((i, msg)) = rx.recv().await {
-        observer.see(&msg);
-        match msg {
-            JobMsg::Event(StreamEvent::Image { url, .. }) => {
-                if let Some(list) = urls.get_mut(i) {
-                    list.push(url);
-                }
-            }
-            JobMsg::Started(conn) => set_log_facts(&req, None, Some(conn)),
-            JobMsg::Failed(e) => return Err(*e),
-            _ => {}
-        }
-    }
-    let urls: Vec<String> = urls.into_iter().flatten().collect();
+    let choices = prepared.jobs.len();
+    let track = state.stats().begin(&request_id(&req), &model, false);
+    let events = request::start(&state, prepared.jobs, &track);
+    let observer = Observer::new(track, choices);
+    let urls = answer::collect_images(events, observer, |conn| {
+        set_log_facts(&req, None, Some(conn))
+    })
+    .await?;
     if urls.is_empty() {
         return Err(ApiError::bad_gateway(
             "LMArena finished without returning an image.",

@@ -14,7 +14,7 @@ use crate::pool::{start_job_on, JobEvent};
 use crate::state::AppState;
 
 /// Default port of bridge-id-updater's capture listener.
-pub const DEFAULT_CAPTURE_PORT: u16 = 5103;
+pub(crate) const DEFAULT_CAPTURE_PORT: u16 = 5103;
 
 fn check_caller(req: &HttpRequest) -> Result<(), ApiError> {
     let loopback = req.peer_addr().is_some_and(|a| a.ip().is_loopback());
@@ -33,7 +33,7 @@ struct CaptureBody {
     listen_port: Option<u16>,
 }
 
-pub async fn start_id_capture(
+pub(crate) async fn start_id_capture(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
@@ -70,7 +70,7 @@ pub async fn start_id_capture(
     })))
 }
 
-pub async fn request_model_update(
+pub(crate) async fn request_model_update(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {

@@ -3,13 +3,13 @@
 use actix_web::{web, HttpResponse};
 use bridge_core::openai::{ModelList, ModelObject};
 
-use super::unix_now;
+use crate::clock::unix_now;
 use crate::state::AppState;
 
 /// `owned_by` of every listed model.
-pub const OWNED_BY: &str = "lmarena";
+pub(crate) const OWNED_BY: &str = "lmarena";
 
-pub async fn list_models(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn list_models(state: web::Data<AppState>) -> HttpResponse {
     let created = unix_now();
     let data = state
         .registry()

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::state::AppState;
 
 /// Content type of the Prometheus text exposition format.
-pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The status page: plain HTML with inline CSS and JS, no external assets.
 const STATUS_PAGE: &str = include_str!("../../assets/status.html");
 /// The page loads nothing from elsewhere and talks only to this server; inline script and
@@ -17,11 +17,11 @@ const STATUS_PAGE_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; \
      style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 
-pub async fn health() -> HttpResponse {
+pub(crate) async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-pub async fn status(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn status(state: web::Data<AppState>) -> HttpResponse {
     let config = state.config();
     let stats = state.stats().snapshot();
     HttpResponse::Ok()
@@ -34,6 +34,7 @@ pub async fn status(state: web::Data<AppState>) -> HttpResponse {
             "flow": config.upstream_flow.as_str(),
             "auto_update": config.enable_auto_update,
             "api_key_required": config.api_key.is_some(),
+            "evaluation_history": state.conversations().size(),
             "tabs": state.pool().snapshot(),
             "queue": state.pool().queue_len(),
             "in_flight": stats.in_flight,
@@ -49,7 +50,7 @@ pub async fn status(state: web::Data<AppState>) -> HttpResponse {
         }))
 }
 
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let text = state.stats().render_prometheus(
         &state.pool().snapshot(),
         state.pool().queue_len(),
@@ -61,7 +62,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(text)
 }
 
-pub async fn index() -> HttpResponse {
+pub(crate) async fn index() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-cache"))

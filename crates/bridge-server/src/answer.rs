@@ -1,0 +1,331 @@
+//! The answer task: reads the job messages of one request and turns them into the client's
+//! answer, SSE frames as they come or one `chat.completion` (or the image URLs). It owns all
+//! rendering state, notes first token and outcome on the request's track, and is where a
+//! [`JobError`] becomes the client's [`ApiError`] (once, through `From`).
+
+use bridge_core::arena::stream::StreamEvent;
+use bridge_core::openai::{ChatCompletion, Choice, ResponseMessage};
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
+
+use crate::error::ApiError;
+use crate::output::{ChoiceRenderer, ChunkWriter, SSE_DONE, SSE_KEEPALIVE};
+use crate::pool::ConnId;
+use crate::relay::JobError;
+use crate::request::{JobMsg, EVENTS_CAPACITY};
+use crate::state::AppState;
+use crate::stats::{Outcome, RequestTrack};
+
+/// Notes first token and outcome of a request from the job messages as the answer task reads
+/// them (no extra task or channel).
+#[derive(Debug)]
+pub(crate) struct Observer {
+    track: RequestTrack,
+    choices: usize,
+    ended: usize,
+    answered: bool,
+}
+
+impl Observer {
+    pub(crate) fn new(track: RequestTrack, choices: usize) -> Self {
+        Self {
+            track,
+            choices,
+            ended: 0,
+            answered: false,
+        }
+    }
+
+    /// Notes one message of a job task.
+    fn see(&mut self, msg: &JobMsg) {
+        match msg {
+            JobMsg::Event(ev) => {
+                if !self.answered
+                    && matches!(
+                        ev,
+                        StreamEvent::Text(_)
+                            | StreamEvent::Reasoning(_)
+                            | StreamEvent::Image { .. }
+                    )
+                {
+                    self.answered = true;
+                    self.track.first_token();
+                }
+            }
+            JobMsg::End => {
+                self.ended += 1;
+                if self.ended >= self.choices {
+                    if self.answered {
+                        self.track.finish(Outcome::Ok, 200);
+                    } else {
+                        // The answer task turns an empty answer into a 502.
+                        self.track.finish(Outcome::UpstreamError, 502);
+                    }
+                }
+            }
+            JobMsg::Failed(_) | JobMsg::Queued | JobMsg::Started(_) => {}
+        }
+    }
+
+    /// Notes a failed job and gives the client's error for it: the outcome comes from the
+    /// variant, the status from the one conversion.
+    fn fail(&mut self, err: JobError) -> ApiError {
+        let outcome = err.outcome();
+        let api = ApiError::from(err);
+        self.track.finish(outcome, api.status.as_u16());
+        api
+    }
+}
+
+/// A streaming answer: the SSE body, and the head decision (the tab, or the error that must
+/// be the HTTP answer), which comes at the first upstream event or when the request queues.
+pub(crate) struct StreamAnswer {
+    pub(crate) body: mpsc::Receiver<bytes::Bytes>,
+    pub(crate) head: oneshot::Receiver<Result<Option<ConnId>, ApiError>>,
+}
+
+/// Spawns the answer task of a streaming request in the caller's span.
+pub(crate) fn stream(
+    state: &AppState,
+    events: mpsc::Receiver<(usize, JobMsg)>,
+    observer: Observer,
+    writer: ChunkWriter,
+    include_usage: bool,
+) -> StreamAnswer {
+    let (tx, body) = mpsc::channel(EVENTS_CAPACITY);
+    let (head_tx, head) = oneshot::channel();
+    let task = stream_answer(
+        state.clone(),
+        events,
+        observer,
+        writer,
+        include_usage,
+        tx,
+        head_tx,
+    );
+    actix_web::rt::spawn(task.in_current_span());
+    StreamAnswer { body, head }
+}
+
+/// Streams the answer as SSE. The HTTP status is decided at the first upstream event (or
+/// when the request has to queue), so early failures are real HTTP errors.
+async fn stream_answer(
+    state: AppState,
+    mut events: mpsc::Receiver<(usize, JobMsg)>,
+    mut observer: Observer,
+    mut writer: ChunkWriter,
+    include_usage: bool,
+    tx: mpsc::Sender<bytes::Bytes>,
+    head_tx: oneshot::Sender<Result<Option<ConnId>, ApiError>>,
+) {
+    let config = state.config();
+    let choices = writer.choices();
+    let mut renderers: Vec<ChoiceRenderer> = (0..choices)
+        .map(|_| ChoiceRenderer::new(config.reasoning_output))
+        .collect();
+    let mut head_tx = Some(head_tx);
+    let mut tab: Option<ConnId> = None;
+    let mut ended = 0usize;
+    let keepalive_every = state.options().keepalive_interval;
+    let mut keepalive = tokio::time::interval_at(
+        tokio::time::Instant::now() + keepalive_every,
+        keepalive_every,
+    );
+    let mut shutdown = state.shutdown_signal();
+    let send = |b: bytes::Bytes| tx.send(b);
+
+    loop {
+        tokio::select! {
+            msg = events.recv() => {
+                let Some((index, msg)) = msg else { break };
+                observer.see(&msg);
+                match msg {
+                    JobMsg::Queued => {
+                        if let Some(h) = head_tx.take() {
+                            let _ = h.send(Ok(None));
+                        }
+                    }
+                    JobMsg::Started(conn) => {
+                        tab.get_or_insert(conn);
+                    }
+                    JobMsg::Event(ev) => {
+                        if let Some(h) = head_tx.take() {
+                            if h.send(Ok(tab)).is_err() {
+                                return;
+                            }
+                        }
+                        let Some(r) = renderers.get_mut(index) else { continue };
+                        let rendered = r.render(ev);
+                        if let Some(frame) = writer.delta(index, rendered) {
+                            if send(frame).await.is_err() {
+                                return;
+                            }
+                            keepalive.reset();
+                        }
+                    }
+                    JobMsg::End => {
+                        if let Some(h) = head_tx.take() {
+                            if h.send(Ok(tab)).is_err() {
+                                return;
+                            }
+                        }
+                        if let Some(r) = renderers.get_mut(index) {
+                            let closing = r.close();
+                            if let Some(frame) = writer.delta(index, closing) {
+                                if send(frame).await.is_err() {
+                                    return;
+                                }
+                            }
+                            let reason = r.finish_reason();
+                            if send(writer.finish(index, reason)).await.is_err() {
+                                return;
+                            }
+                        }
+                        ended += 1;
+                        if ended == choices {
+                            break;
+                        }
+                    }
+                    JobMsg::Failed(err) => {
+                        let err = observer.fail(*err);
+                        if let Some(h) = head_tx.take() {
+                            let _ = h.send(Err(err));
+                            return;
+                        }
+                        tracing::warn!(status = err.status.as_u16(), "answer failed after the stream started: {}", err.message);
+                        let _ = send(bytes::Bytes::from(err.sse_event())).await;
+                        let _ = send(bytes::Bytes::from_static(SSE_DONE.as_bytes())).await;
+                        return;
+                    }
+                }
+            }
+            // Comments while nothing else is written: clients and proxies keep the
+            // connection, and a client that went away is noticed at the next write.
+            _ = keepalive.tick(), if head_tx.is_none() => {
+                if send(bytes::Bytes::from_static(SSE_KEEPALIVE.as_bytes())).await.is_err() {
+                    return;
+                }
+            }
+            _ = shutdown.wait_for(|v| *v) => {
+                let err = ApiError::from(JobError::ShuttingDown);
+                match head_tx.take() {
+                    Some(h) => { let _ = h.send(Err(err)); }
+                    None => {
+                        let _ = send(bytes::Bytes::from(err.sse_event())).await;
+                        let _ = send(bytes::Bytes::from_static(SSE_DONE.as_bytes())).await;
+                    }
+                }
+                return;
+            }
+            _ = tx.closed() => return,
+        }
+    }
+    if let Some(h) = head_tx.take() {
+        let _ = h.send(Err(ApiError::from(JobError::EmptyAnswer)));
+        return;
+    }
+    if include_usage {
+        let usage = renderers.first().and_then(|r| r.usage);
+        if send(writer.usage(usage)).await.is_err() {
+            return;
+        }
+    }
+    let _ = send(bytes::Bytes::from_static(SSE_DONE.as_bytes())).await;
+}
+
+/// Collects the whole answer for a non-streaming request.
+pub(crate) async fn collect(
+    state: &AppState,
+    mut events: mpsc::Receiver<(usize, JobMsg)>,
+    mut observer: Observer,
+    writer: ChunkWriter,
+) -> Result<(ChatCompletion, Option<ConnId>), ApiError> {
+    let config = state.config();
+    let choices = writer.choices();
+    let mut renderers: Vec<ChoiceRenderer> = (0..choices)
+        .map(|_| ChoiceRenderer::new(config.reasoning_output))
+        .collect();
+    let mut content: Vec<String> = vec![String::new(); choices];
+    let mut reasoning: Vec<String> = vec![String::new(); choices];
+    let mut tab = None;
+    let mut shutdown = state.shutdown_signal();
+    loop {
+        let msg = tokio::select! {
+            m = events.recv() => m,
+            _ = shutdown.wait_for(|v| *v) => {
+                return Err(JobError::ShuttingDown.into());
+            }
+        };
+        let Some((index, msg)) = msg else { break };
+        observer.see(&msg);
+        match msg {
+            JobMsg::Queued => {}
+            JobMsg::Started(conn) => {
+                tab.get_or_insert(conn);
+            }
+            JobMsg::Event(ev) => {
+                if let Some(r) = renderers.get_mut(index) {
+                    let out = r.render(ev);
+                    if let (Some(c), Some(buf)) = (out.content, content.get_mut(index)) {
+                        buf.push_str(&c);
+                    }
+                    if let (Some(t), Some(buf)) = (out.reasoning, reasoning.get_mut(index)) {
+                        buf.push_str(&t);
+                    }
+                }
+            }
+            JobMsg::End => {
+                if let (Some(r), Some(buf)) = (renderers.get_mut(index), content.get_mut(index)) {
+                    if let Some(c) = r.close().content {
+                        buf.push_str(&c);
+                    }
+                }
+            }
+            JobMsg::Failed(err) => return Err(observer.fail(*err)),
+        }
+    }
+    let mut out_choices = Vec::with_capacity(choices);
+    let mut usage = None;
+    for (i, r) in renderers.iter().enumerate() {
+        let text = std::mem::take(&mut content[i]);
+        let think = std::mem::take(&mut reasoning[i]);
+        out_choices.push(Choice {
+            index: i as u32,
+            message: ResponseMessage::assistant(
+                Some(text),
+                if think.is_empty() { None } else { Some(think) },
+            ),
+            finish_reason: Some(r.finish_reason()),
+        });
+        if usage.is_none() {
+            usage = r.usage;
+        }
+    }
+    let mut completion = ChatCompletion::new(writer.id, writer.created, writer.model, out_choices);
+    completion.usage = usage;
+    Ok((completion, tab))
+}
+
+/// Collects the image URLs of an image request, in choice order. The tab of each job that
+/// starts is reported through `on_tab` (for the request log line).
+pub(crate) async fn collect_images(
+    mut events: mpsc::Receiver<(usize, JobMsg)>,
+    mut observer: Observer,
+    mut on_tab: impl FnMut(ConnId),
+) -> Result<Vec<String>, ApiError> {
+    let mut urls: Vec<Vec<String>> = vec![Vec::new(); observer.choices];
+    while let Some((i, msg)) = events.recv().await {
+        observer.see(&msg);
+        match msg {
+            JobMsg::Event(StreamEvent::Image { url, .. }) => {
+                if let Some(list) = urls.get_mut(i) {
+                    list.push(url);
+                }
+            }
+            JobMsg::Started(conn) => on_tab(conn),
+            JobMsg::Failed(e) => return Err(observer.fail(*e)),
+            _ => {}
+        }
+    }
+    Ok(urls.into_iter().flatten().collect())
+}

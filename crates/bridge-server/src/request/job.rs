@@ -1,0 +1,116 @@
+//! One job of a request, as a task: start it on the relay (through the evaluation flow when
+//! it has a follow-up), forward its events to the answer task, and remember an answered
+//! evaluation conversation.
+
+use bridge_core::arena::stream::StreamEvent;
+use tokio::sync::mpsc;
+
+use super::evaluation;
+use crate::pool::ConnId;
+use crate::relay::{Dispatch, JobError, QueueWatch, RelayJob};
+use crate::state::AppState;
+use crate::stats::RequestTrack;
+
+/// One planned upstream job: the request for the relay and, for the `evaluation` flow, what
+/// to do around it.
+#[derive(Debug)]
+pub(crate) struct Planned {
+    dispatch: Dispatch,
+    followup: Option<evaluation::Followup>,
+}
+
+impl Planned {
+    pub(super) fn new(dispatch: Dispatch, followup: Option<evaluation::Followup>) -> Self {
+        Self { dispatch, followup }
+    }
+}
+
+/// What a job task reports to the answer task, tagged with its choice index.
+#[derive(Debug)]
+pub(crate) enum JobMsg {
+    /// No free tab: the job waits in the queue.
+    Queued,
+    /// The upstream answer started on this tab.
+    Started(ConnId),
+    Event(StreamEvent),
+    /// The upstream answer is complete.
+    End,
+    Failed(Box<JobError>),
+}
+
+/// The job's end of the channel to the answer task.
+struct Reporter {
+    index: usize,
+    out: mpsc::Sender<(usize, JobMsg)>,
+}
+
+impl Reporter {
+    /// Sends a message; false when the answer task stopped listening.
+    async fn send(&self, msg: JobMsg) -> bool {
+        self.out.send((self.index, msg)).await.is_ok()
+    }
+}
+
+impl QueueWatch for Reporter {
+    async fn queued(&self) {
+        self.send(JobMsg::Queued).await;
+    }
+}
+
+/// Runs one job and reports its messages; ends (aborting the job) as soon as the answer task
+/// stops listening.
+pub(super) async fn run(
+    state: AppState,
+    index: usize,
+    planned: Planned,
+    out: mpsc::Sender<(usize, JobMsg)>,
+    track: RequestTrack,
+) {
+    let reporter = Reporter { index, out };
+    let work = async {
+        let Planned {
+            dispatch,
+            mut followup,
+        } = planned;
+        let mut job = match followup.as_mut() {
+            Some(f) => evaluation::start(&state, &dispatch, f, &track, &reporter).await?,
+            None => RelayJob::start(&state, &dispatch, &track, &reporter).await?,
+        };
+        if !reporter.send(JobMsg::Started(job.conn())).await {
+            return Ok(());
+        }
+        let mut answer = String::new();
+        while let Some(event) = job.next_event().await {
+            match event? {
+                StreamEvent::Error(message) => return Err(JobError::InBand { message }),
+                ev => {
+                    if followup.is_some() {
+                        if let StreamEvent::Text(t) = &ev {
+                            answer.push_str(t);
+                        }
+                    }
+                    if !reporter.send(JobMsg::Event(ev)).await {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        if let Some(f) = &followup {
+            state.conversations().record(&f.remember, &answer);
+        }
+        Ok::<(), JobError>(())
+    };
+    tokio::select! {
+        result = work => {
+            let msg = match result {
+                Ok(()) => JobMsg::End,
+                Err(e) => {
+                    tracing::info!(error = ?e, "upstream job failed");
+                    JobMsg::Failed(Box::new(e))
+                }
+            };
+            reporter.send(msg).await;
+        }
+        _ = reporter.out.closed() => {}
+    }
+}

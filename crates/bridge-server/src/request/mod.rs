@@ -1,0 +1,103 @@
+//! The request layer between the HTTP routes and the relay: [`prepare`] turns a parsed
+//! request into planned upstream jobs (model and session resolved, upstream requests built in
+//! core), and [`start`] runs them as tasks that report [`JobMsg`]s to the answer task. The
+//! `evaluation` flow's continuation, fresh fallback and conversation memory live in
+//! [`evaluation`]; one job's run is in [`job`].
+
+mod evaluation;
+mod job;
+
+pub(crate) use job::{JobMsg, Planned};
+
+use bridge_core::arena::evaluation::answer_side;
+use bridge_core::arena::retry::{build_retry_request, RandomIds, RetryContext};
+use bridge_core::arena::stream::Participant;
+use bridge_core::config::UpstreamFlow;
+use bridge_core::models::{choose_sessions, ModelKind};
+use bridge_core::openai::ChatCompletionRequest;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::error::ApiError;
+use crate::relay::Dispatch;
+use crate::state::AppState;
+use crate::stats::RequestTrack;
+
+/// Messages buffered between tasks of one request; small, since the consumer is never far
+/// behind and every slot costs memory on each open stream.
+pub(crate) const EVENTS_CAPACITY: usize = 16;
+
+/// A validated request, ready to start: one [`Planned`] job per choice.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub(crate) model: String,
+    pub(crate) kind: ModelKind,
+    pub(crate) jobs: Vec<Planned>,
+}
+
+/// Resolves the model and sessions and builds the upstream requests.
+pub(crate) fn prepare(
+    state: &AppState,
+    chat: &ChatCompletionRequest,
+    n: usize,
+) -> Result<Prepared, ApiError> {
+    let config = state.config();
+    let registry = state.registry();
+    let model = registry.resolve(&chat.model)?;
+    if n > 1 && model.kind != ModelKind::Image {
+        return Err(ApiError::invalid_request(
+            "n > 1 is only supported for image models; LMArena answers one completion per request.",
+        )
+        .with_param("n"));
+    }
+    let jobs = if model.flow(config.upstream_flow) == UpstreamFlow::Evaluation {
+        evaluation::prepare(state, &config, chat, &model, n)?
+            .into_iter()
+            .map(|(dispatch, followup)| Planned::new(dispatch, followup))
+            .collect()
+    } else {
+        let picks = choose_sessions(&model, &config, state.strategy(), n).map_err(|e| {
+            ApiError::invalid_request(e.to_string()).with_code("session_not_configured")
+        })?;
+        let now = time::OffsetDateTime::now_utc();
+        let mut jobs = Vec::with_capacity(picks.len());
+        for pick in &picks {
+            let ctx = RetryContext {
+                config: &config,
+                model: &model,
+                session: pick,
+            };
+            let request = build_retry_request(chat, &ctx, &mut RandomIds, now)?;
+            let participant = Participant::from(answer_side(pick.mode, pick.battle_target));
+            let dispatch = Dispatch {
+                request,
+                recaptcha: None,
+                session_key: Some(format!("{}/{}", pick.session_id, pick.message_id)),
+                participant,
+            };
+            jobs.push(Planned::new(dispatch, None));
+        }
+        jobs
+    };
+    Ok(Prepared {
+        model: chat.model.clone(),
+        kind: model.kind,
+        jobs,
+    })
+}
+
+/// Starts every job of a prepared request as its own task, in the caller's span (the
+/// request's), and returns the channel their messages arrive on. A job ends (aborting its
+/// upstream fetch) as soon as that channel is dropped.
+pub(crate) fn start(
+    state: &AppState,
+    jobs: Vec<Planned>,
+    track: &RequestTrack,
+) -> mpsc::Receiver<(usize, JobMsg)> {
+    let (tx, rx) = mpsc::channel(EVENTS_CAPACITY);
+    for (index, planned) in jobs.into_iter().enumerate() {
+        let task = job::run(state.clone(), index, planned, tx.clone(), track.clone());
+        actix_web::rt::spawn(task.in_current_span());
+    }
+    rx
+}
