@@ -1,8 +1,10 @@
 //! The update check bridge-server runs at startup. It runs on its own thread, so startup never
-//! waits for the network, and a failed check only logs. When a newer release exists it is
-//! logged and shown on `/status`; only with `enable_auto_update: true` is it installed, and then
-//! the server is asked to restart once no request is in flight (the binary's `main` stops the
-//! server gracefully and re-executes the new binary).
+//! waits for the network. A check that cannot reach the release server (offline is normal for
+//! a local tool) is one info line and a small note on the status page; the error itself is
+//! logged at debug level only. When a newer release exists it is logged and shown on `/status`;
+//! only with `enable_auto_update: true` is it installed, and then the server is asked to restart
+//! once no request is in flight (the binary's `main` stops the server gracefully and re-executes
+//! the new binary).
 
 use std::path::PathBuf;
 use std::thread::JoinHandle;
@@ -12,7 +14,11 @@ use bridge_update::{CheckOutcome, UpdateOutcome, Updater};
 use tokio::sync::oneshot;
 
 use crate::state::AppState;
-use crate::stats::UpdateInfo;
+use crate::stats::{UpdateInfo, UpdateState};
+
+/// What /status and the page say when the release server could not be asked; the reason is
+/// only in the debug log.
+pub const CHECK_FAILED_NOTE: &str = "Could not check for updates.";
 
 /// Longest wait for in-flight requests before restarting anyway (the graceful stop still gives
 /// them `shutdown_grace`).
@@ -62,8 +68,8 @@ pub fn spawn(state: AppState, updater: Updater, install: bool) -> std::io::Resul
 fn run(state: &AppState, updater: &Updater, install: bool) -> Option<Restart> {
     let bin = updater.bin_name().to_owned();
     let current = updater.current_version().to_owned();
-    let info = |state_name: &'static str, latest: Option<String>, message: String| UpdateInfo {
-        state: state_name,
+    let info = |state: UpdateState, latest: Option<String>, message: String| UpdateInfo {
+        state,
         current: current.clone(),
         latest,
         message,
@@ -72,7 +78,7 @@ fn run(state: &AppState, updater: &Updater, install: bool) -> Option<Restart> {
         Ok(CheckOutcome::UpToDate { .. }) => {
             tracing::info!("{bin} {current} is the newest release");
             state.stats().set_update(info(
-                "up_to_date",
+                UpdateState::UpToDate,
                 None,
                 "This is the newest release.".into(),
             ));
@@ -80,10 +86,15 @@ fn run(state: &AppState, updater: &Updater, install: bool) -> Option<Restart> {
         }
         Ok(CheckOutcome::Available(a)) => a,
         Err(e) => {
-            tracing::warn!("update check failed (the server works as before): {e}");
-            state
-                .stats()
-                .set_update(info("failed", None, format!("Update check failed: {e}")));
+            tracing::info!(
+                "could not check for updates; the server works as before (RUST_LOG=debug shows why)"
+            );
+            tracing::debug!("update check failed: {e}");
+            state.stats().set_update(info(
+                UpdateState::CheckFailed,
+                None,
+                CHECK_FAILED_NOTE.to_owned(),
+            ));
             return None;
         }
     };
@@ -95,9 +106,11 @@ fn run(state: &AppState, updater: &Updater, install: bool) -> Option<Restart> {
             available.latest
         );
         tracing::info!("{message}");
-        state
-            .stats()
-            .set_update(info("available", Some(available.latest), message));
+        state.stats().set_update(info(
+            UpdateState::Available,
+            Some(available.latest),
+            message,
+        ));
         return None;
     }
     tracing::info!(
@@ -114,14 +127,14 @@ fn run(state: &AppState, updater: &Updater, install: bool) -> Option<Restart> {
             tracing::info!("{message}");
             state
                 .stats()
-                .set_update(info("installed", Some(to.clone()), message));
+                .set_update(info(UpdateState::Installed, Some(to.clone()), message));
             Some(Restart { path, version: to })
         }
         Ok(UpdateOutcome::UpToDate { .. }) => None,
         Err(e) => {
             tracing::warn!("automatic update failed, keeping {current}: {e}");
             state.stats().set_update(info(
-                "failed",
+                UpdateState::InstallFailed,
                 Some(available.latest),
                 format!("Automatic update failed, {current} kept: {e}"),
             ));

@@ -126,11 +126,24 @@ pub(crate) struct FinishedRequest {
     pub ended_at: i64,
 }
 
+/// What the last background update check found (`update.state` on /status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum UpdateState {
+    UpToDate,
+    Available,
+    Installed,
+    /// The release server could not be asked (offline, blocked, slow): not a problem to show
+    /// loudly, the server works as before.
+    CheckFailed,
+    /// A newer release was found but installing it failed.
+    InstallFailed,
+}
+
 /// The last background update check, for /status and the page.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct UpdateInfo {
-    /// `up_to_date`, `available`, `installed`, `failed`.
-    pub state: &'static str,
+    pub state: UpdateState,
     pub current: String,
     pub latest: Option<String>,
     pub message: String,

@@ -1,6 +1,7 @@
 //! The status page in headless Chromium, driven over the DevTools protocol: it renders, shows a
 //! connected fake tab, updates when a request completes, says what to do without a tab, asks
-//! for the API key once and keeps it, and shows hostile text as text.
+//! for the API key once and keeps it, shows hostile text as text, and shows an update check
+//! that could not reach the release server as a quiet note.
 //!
 //! Chromium is required (scripts/test installs it): without it these tests fail, they do not
 //! skip. `CHROMIUM=/path/to/chrome` picks another binary.
@@ -370,4 +371,37 @@ async fn page_shows_hostile_names_as_text() {
         0
     );
     assert_eq!(page.eval("document.title").await, "lmarena-bridge");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_shows_an_offline_update_check_as_a_quiet_note() {
+    let server = TestServer::start(&base_config(""));
+    run_offline_update_check(&server).await;
+    let browser = Browser::launch();
+    let mut page = browser.page().await;
+    page.goto(&server.url("/")).await;
+    page.wait_for(
+        "the update note",
+        &js_has("#update-note", "Could not check for updates"),
+    )
+    .await;
+    assert_eq!(
+        page.eval("document.getElementById('update-note').hidden")
+            .await,
+        false
+    );
+    assert_eq!(
+        page.eval("document.getElementById('update-note').classList.contains('muted')")
+            .await,
+        true
+    );
+    // No update box, and nothing of the underlying error.
+    assert_eq!(
+        page.eval("document.getElementById('update').hidden").await,
+        true
+    );
+    let text = page.text_of("body").await;
+    for detail in ["refused", "Transport", "release server", "Update"] {
+        assert!(!text.contains(detail), "the page shows {detail:?}:\n{text}");
+    }
 }

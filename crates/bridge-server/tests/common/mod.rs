@@ -227,9 +227,18 @@ pub async fn poll_until(
     what: &str,
     pred: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
+    poll_url_until(&server.url(path), what, pred).await
+}
+
+/// [`poll_until`] for any URL (a server that is not a [`TestServer`]).
+pub async fn poll_url_until(
+    url: &str,
+    what: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let v = get_json(&server.url(path)).await;
+        let v = get_json(url).await;
         if pred(&v) {
             return v;
         }
@@ -253,4 +262,24 @@ pub fn hang_first() -> impl Fn(&bridge_core::protocol::FetchRequest) -> Reply + 
             hello_reply()
         }
     }
+}
+
+/// A local port nothing listens on: connecting to it is refused at once, as when offline.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Runs the startup update check of `server` against a release server that refuses
+/// connections, and waits until it has finished.
+pub async fn run_offline_update_check(server: &TestServer) {
+    let api = format!("http://127.0.0.1:{}", closed_port());
+    let source = bridge_update::ReleaseSource::from_values(Some("o/r"), Some(&api)).unwrap();
+    let updater = bridge_update::Updater::new("bridge-server", "0.1.0", source)
+        .with_install_path(server.dir.path().join("bridge-server"))
+        .with_timeout(Duration::from_secs(5));
+    let task = bridge_server::autoupdate::spawn(server.state.clone(), updater, false).unwrap();
+    tokio::task::spawn_blocking(move || task.thread.join().unwrap())
+        .await
+        .unwrap();
 }
