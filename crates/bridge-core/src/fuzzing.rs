@@ -55,7 +55,10 @@ pub fn check_tool_parser(text: &str, cuts: &[usize]) {
                 ToolEvent::Call(_) => {}
             }
         }
-        assert_eq!(echoed, text, "without calls the answer must come back unchanged");
+        assert_eq!(
+            echoed, text,
+            "without calls the answer must come back unchanged"
+        );
     }
 }
 
@@ -85,7 +88,10 @@ pub fn check_stop_matcher(sequences: &[String], text: &str, cuts: &[usize]) {
         .map(|(_, start)| start);
     match expected {
         Some(start) => {
-            assert!(stopped, "a stop sequence is in the text but did not stop it");
+            assert!(
+                stopped,
+                "a stop sequence is in the text but did not stop it"
+            );
             assert_eq!(out, &text[..start]);
         }
         None => {
@@ -145,4 +151,25 @@ pub fn normalized(events: Vec<ToolEvent>) -> Vec<ToolEvent> {
         }
     }
     out
+}
+
+/// Turns fuzz bytes into cut points (from the first two bytes) and lossy UTF-8 text.
+pub fn cuts_and_text(data: &[u8]) -> (Vec<usize>, String) {
+    let (seed, text) = data.split_at(data.len().min(2));
+    let cuts = seed.iter().map(|&b| usize::from(b) * 7 + 1).collect();
+    (cuts, String::from_utf8_lossy(text).into_owned())
+}
+
+/// Splits fuzz bytes into stop sequences (first line, `|`-separated, at most four) and the rest.
+pub fn sequences_and_rest(data: &[u8]) -> (Vec<String>, &[u8]) {
+    let (head, rest) = match data.iter().position(|&b| b == b'\n') {
+        Some(nl) => (&data[..nl], &data[nl + 1..]),
+        None => (data, &[][..]),
+    };
+    let sequences = String::from_utf8_lossy(head)
+        .split('|')
+        .take(crate::stop::MAX_STOP_SEQUENCES)
+        .map(str::to_owned)
+        .collect();
+    (sequences, rest)
 }

@@ -66,7 +66,11 @@ impl StopMatcher {
             });
         }
         Ok(Self {
-            sequences: sequences.iter().filter(|s| !s.is_empty()).cloned().collect(),
+            sequences: sequences
+                .iter()
+                .filter(|s| !s.is_empty())
+                .cloned()
+                .collect(),
             held: String::new(),
             stopped: false,
         })
@@ -118,7 +122,11 @@ impl StopMatcher {
     fn first_match(&self, window: &str) -> Option<usize> {
         self.sequences
             .iter()
-            .filter_map(|seq| window.find(seq.as_str()).map(|start| (start + seq.len(), start)))
+            .filter_map(|seq| {
+                window
+                    .find(seq.as_str())
+                    .map(|start| (start + seq.len(), start))
+            })
             .min()
             .map(|(_, start)| start)
     }

@@ -178,9 +178,21 @@ mod tests {
     fn budget_cuts_inside_the_delta_that_reaches_it() {
         let mut budget = TokenBudget::new(3);
         let first = budget.feed("one two");
-        assert_eq!(first, BudgetStep { fits: "one two", exhausted: false });
+        assert_eq!(
+            first,
+            BudgetStep {
+                fits: "one two",
+                exhausted: false
+            }
+        );
         let second = budget.feed(" three four five");
-        assert_eq!(second, BudgetStep { fits: " three", exhausted: true });
+        assert_eq!(
+            second,
+            BudgetStep {
+                fits: " three",
+                exhausted: true
+            }
+        );
         assert_eq!(budget.used(), 3);
         assert!(budget.feed("more").exhausted);
         assert_eq!(budget.feed("more").fits, "");
@@ -189,6 +201,12 @@ mod tests {
     #[test]
     fn zero_budget_takes_nothing() {
         let mut budget = TokenBudget::new(0);
-        assert_eq!(budget.feed("x"), BudgetStep { fits: "", exhausted: true });
+        assert_eq!(
+            budget.feed("x"),
+            BudgetStep {
+                fits: "",
+                exhausted: true
+            }
+        );
     }
 }

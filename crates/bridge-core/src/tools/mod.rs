@@ -24,8 +24,8 @@ pub use call::{
 };
 pub use parse::ToolCallParser;
 pub use prompt::{
-    fold_history, render_call, render_tool_result, tools_prompt, FoldedTurn, HistoryItem,
-    TurnRole,
+    fold_history, render_call, render_tool_result, tools_prompt, FoldedTurn, HistoryItem, TurnRole,
+    TOOLS_CLOSE, TOOLS_OPEN, TOOL_CALL_CLOSE, TOOL_CALL_OPEN, TOOL_RESULT_CLOSE, TOOL_RESULT_OPEN,
 };
 pub use spec::{
     parse_parallel_tool_calls, parse_tool_choice, parse_tools, ToolChoice, ToolError, ToolSet,

@@ -19,7 +19,8 @@ pub const TOOL_CALL_CLOSE: &str = "</tool_call>";
 pub const TOOL_RESULT_OPEN: &str = "<tool_result";
 pub const TOOL_RESULT_CLOSE: &str = "</tool_result>";
 
-const INTRO: &str = "You can call functions (tools) to answer. Each is described below as one JSON \
+const INTRO: &str =
+    "You can call functions (tools) to answer. Each is described below as one JSON \
 object with its name, description and the JSON schema of its arguments:";
 const CALL_FORMAT: &str = "To call a function, write exactly this, with the arguments as a JSON \
 object that matches the function's schema:";
@@ -46,7 +47,11 @@ pub fn tools_prompt(tools: &ToolSet) -> Option<String> {
     out.push_str(TOOLS_OPEN);
     out.push('\n');
     for tool in tools.tools() {
-        out.push_str(&describe(tool.name(), tool.description(), tool.parameters()));
+        out.push_str(&describe(
+            tool.name(),
+            tool.description(),
+            tool.parameters(),
+        ));
         out.push('\n');
     }
     out.push_str(TOOLS_CLOSE);

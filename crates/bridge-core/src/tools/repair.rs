@@ -137,7 +137,9 @@ pub(crate) fn call_shape(value: &Value, arguments_required: bool) -> Option<Call
     let (arguments, repaired) = match raw_arguments {
         None if arguments_required => return None,
         None | Some(Value::Null) => (Ok(Value::Object(Map::new())), false),
-        Some(Value::String(text)) if text.trim().is_empty() => (Ok(Value::Object(Map::new())), false),
+        Some(Value::String(text)) if text.trim().is_empty() => {
+            (Ok(Value::Object(Map::new())), false)
+        }
         // Arguments given as a JSON string, as in OpenAI's own wire format.
         Some(Value::String(text)) => match parse_lenient(text) {
             Ok(parsed) => (Ok(parsed.value), parsed.repaired),
@@ -190,8 +192,14 @@ mod tests {
             (json!({"name": "f", "arguments": {"x": 1}}), true),
             (json!({"name": "f", "arguments": "{\"x\": 1}"}), true),
             (json!({"tool": "f", "parameters": {"x": 1}}), true),
-            (json!({"function": {"name": "f", "arguments": {"x": 1}}}), true),
-            (json!({"type": "function", "function": {"name": "f", "arguments": "{\"x\":1}"}}), true),
+            (
+                json!({"function": {"name": "f", "arguments": {"x": 1}}}),
+                true,
+            ),
+            (
+                json!({"type": "function", "function": {"name": "f", "arguments": "{\"x\":1}"}}),
+                true,
+            ),
         ];
         for (value, _) in cases {
             let shape = call_shape(&value, true).unwrap_or_else(|| panic!("{value}"));

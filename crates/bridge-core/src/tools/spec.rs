@@ -20,7 +20,10 @@ const FUNCTION_TYPE: &str = "function";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ToolError {
     #[error("{field}: {expected} expected")]
-    WrongType { field: String, expected: &'static str },
+    WrongType {
+        field: String,
+        expected: &'static str,
+    },
     #[error("{field}: missing")]
     Missing { field: String },
     #[error("{field}: tool type {kind:?} is not supported (only \"function\")")]
@@ -33,7 +36,9 @@ pub enum ToolError {
     DuplicateName { field: String, name: String },
     #[error("{field}: not a usable JSON schema: {detail}")]
     BadSchema { field: String, detail: String },
-    #[error("{field}: unknown value {value:?} (expected auto, none, required or a named function)")]
+    #[error(
+        "{field}: unknown value {value:?} (expected auto, none, required or a named function)"
+    )]
     UnknownChoice { field: String, value: String },
     #[error("tool_choice: no tool named {name:?} is defined in tools")]
     ChoiceNotDefined { name: String },
@@ -114,7 +119,9 @@ impl ToolSpec {
             })?;
         Ok(Self {
             name: name.to_owned(),
-            description: description.map(str::to_owned).filter(|d| !d.trim().is_empty()),
+            description: description
+                .map(str::to_owned)
+                .filter(|d| !d.trim().is_empty()),
             parameters,
             validator: Arc::new(validator),
         })
@@ -139,7 +146,11 @@ impl ToolSpec {
             None => Ok(()),
             Some(error) => {
                 let path = error.instance_path().to_string();
-                let at = if path.is_empty() { "/".to_owned() } else { path };
+                let at = if path.is_empty() {
+                    "/".to_owned()
+                } else {
+                    path
+                };
                 Err(format!("at {at}: {error}"))
             }
         }
@@ -379,9 +390,7 @@ impl ToolSet {
                 return Err(ToolError::ChoiceNotDefined { name: name.clone() })
             }
             ToolChoice::Required if tools.is_empty() => {
-                return Err(ToolError::ChoiceWithoutTools {
-                    choice: "required",
-                })
+                return Err(ToolError::ChoiceWithoutTools { choice: "required" })
             }
             _ => {}
         }
@@ -403,7 +412,11 @@ impl ToolSet {
             .map(parse_tool_choice)
             .transpose()?
             .unwrap_or_default();
-        Self::new(tools, choice, parse_parallel_tool_calls(parallel_tool_calls)?)
+        Self::new(
+            tools,
+            choice,
+            parse_parallel_tool_calls(parallel_tool_calls)?,
+        )
     }
 
     pub fn tools(&self) -> &[ToolSpec] {
