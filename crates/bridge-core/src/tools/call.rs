@@ -5,12 +5,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::spec::FUNCTION_TYPE;
+
 /// Prefix of OpenAI tool call ids.
 const CALL_ID_PREFIX: &str = "call_";
 /// Hex digits after the prefix (OpenAI's ids are of this length).
 const CALL_ID_RANDOM_LEN: usize = 24;
-/// The `type` of every call and tool.
-const FUNCTION_TYPE: &str = "function";
 
 /// A fresh OpenAI-style call id: `call_` and 24 random hex digits.
 pub fn new_call_id() -> String {

@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 
 /// Longest tool name OpenAI accepts.
 const MAX_TOOL_NAME_LEN: usize = 64;
-/// The only tool type that can be emulated.
-const FUNCTION_TYPE: &str = "function";
+/// The only tool type that can be emulated, also the `type` of every call.
+pub(crate) const FUNCTION_TYPE: &str = "function";
 
 /// A tool definition or choice that cannot be used; the message names the offending field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
