@@ -36,7 +36,7 @@ const ASSISTANT: &str = "assistant";
 const ID_PREFIX: &str = "chatcmpl-";
 
 /// Name of the baseline's runtime threads, so their CPU time can be told apart.
-pub const BASELINE_THREAD: &str = "baseline";
+pub(crate) const BASELINE_THREAD: &str = "baseline";
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -51,7 +51,7 @@ struct Answerer {
 
 /// A running baseline server; stops when dropped.
 #[derive(Debug)]
-pub struct Baseline {
+pub(crate) struct Baseline {
     pub port: u16,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -59,7 +59,7 @@ pub struct Baseline {
 impl Baseline {
     /// Starts the server on a free loopback port, on a runtime of `workers` threads of its own
     /// (the relay server has its own process and threads too).
-    pub fn start(
+    pub(crate) fn start(
         stream: bool,
         lines: usize,
         gap: Duration,
@@ -93,7 +93,7 @@ impl Baseline {
         })
     }
 
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         format!("http://{}:{}", Ipv4Addr::LOCALHOST, self.port)
     }
 }

@@ -16,7 +16,7 @@ use crate::stamp::{event_stamp, text_stamps, Clock};
 use crate::stats::Latencies;
 
 /// Path of the chat completions route.
-pub const CHAT_PATH: &str = "/v1/chat/completions";
+pub(crate) const CHAT_PATH: &str = "/v1/chat/completions";
 /// SSE event separator, comment start, data prefix and stream end.
 const EVENT_END: &[u8] = b"\n\n";
 const COMMENT_START: u8 = b':';
@@ -29,7 +29,7 @@ const FINISH_STOP: &str = "\"finish_reason\":\"stop\"";
 const ERROR_BODY_CHARS: usize = 300;
 
 /// The request every worker sends.
-pub fn request_body(stream: bool) -> Bytes {
+pub(crate) fn request_body(stream: bool) -> Bytes {
     let body = serde_json::json!({
         "model": MODEL_NAME,
         "messages": [{"role": "user", "content": "Say twenty words."}],
@@ -39,7 +39,7 @@ pub fn request_body(stream: bool) -> Bytes {
 }
 
 /// An HTTP client for `connections` parallel requests on loopback.
-pub fn http_client(connections: usize) -> anyhow::Result<reqwest::Client> {
+pub(crate) fn http_client(connections: usize) -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .no_proxy()
         .tcp_nodelay(true)
@@ -50,7 +50,7 @@ pub fn http_client(connections: usize) -> anyhow::Result<reqwest::Client> {
 
 /// What one load run does.
 #[derive(Debug, Clone)]
-pub struct LoadSpec {
+pub(crate) struct LoadSpec {
     /// Full URL of the chat completions route.
     pub url: String,
     pub stream: bool,
@@ -65,7 +65,7 @@ pub struct LoadSpec {
 
 /// Figures of one load run.
 #[derive(Debug, Clone, Default)]
-pub struct LoadResult {
+pub(crate) struct LoadResult {
     /// Answers completed (and checked) inside the measured period.
     pub completed: u64,
     pub window: Duration,
@@ -77,7 +77,7 @@ pub struct LoadResult {
 }
 
 impl LoadResult {
-    pub fn rps(&self) -> f64 {
+    pub(crate) fn rps(&self) -> f64 {
         let secs = self.window.as_secs_f64();
         if secs > 0.0 {
             self.completed as f64 / secs
@@ -92,13 +92,13 @@ impl LoadResult {
     }
 
     /// Adds a later run of the same kind: windows add up.
-    pub fn append(&mut self, other: LoadResult) {
+    pub(crate) fn append(&mut self, other: LoadResult) {
         self.window += other.window;
         self.merge(other);
     }
 
     /// Keeps only the errors of a warm-up run.
-    pub fn count_errors_of(&mut self, warmup: LoadResult) {
+    pub(crate) fn count_errors_of(&mut self, warmup: LoadResult) {
         self.errors += warmup.errors;
         if self.first_error.is_none() {
             self.first_error = warmup.first_error;
@@ -118,7 +118,7 @@ impl LoadResult {
 }
 
 /// Runs `spec.concurrency` workers against `spec.url` and merges their figures.
-pub async fn drive(client: &reqwest::Client, spec: &LoadSpec, clock: Clock) -> LoadResult {
+pub(crate) async fn drive(client: &reqwest::Client, spec: &LoadSpec, clock: Clock) -> LoadResult {
     let start = Instant::now();
     let measure_from = start + spec.warmup;
     let end = measure_from + spec.duration;
@@ -261,7 +261,7 @@ async fn whole_once(
 }
 
 /// Checks a non-streamed answer: `lines` stamped words and finish reason `stop`.
-pub fn check_completion(body: &[u8], lines: usize) -> anyhow::Result<()> {
+pub(crate) fn check_completion(body: &[u8], lines: usize) -> anyhow::Result<()> {
     let value: serde_json::Value = serde_json::from_slice(body).context("answer is not JSON")?;
     let choice = value
         .get("choices")
@@ -285,13 +285,13 @@ pub fn check_completion(body: &[u8], lines: usize) -> anyhow::Result<()> {
 
 /// Splits a byte stream into SSE events (text between blank lines).
 #[derive(Debug, Default)]
-pub struct SseReader {
+pub(crate) struct SseReader {
     buf: Vec<u8>,
 }
 
 impl SseReader {
     /// Appends bytes and hands every complete event to `on_event`.
-    pub fn push(&mut self, bytes: &[u8], mut on_event: impl FnMut(&str)) {
+    pub(crate) fn push(&mut self, bytes: &[u8], mut on_event: impl FnMut(&str)) {
         self.buf.extend_from_slice(bytes);
         let mut start = 0;
         while let Some(at) = find(&self.buf[start..], EVENT_END) {
@@ -309,7 +309,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// What the client saw of one streamed answer.
 #[derive(Debug, Default)]
-pub struct StreamCheck {
+pub(crate) struct StreamCheck {
     pub content: usize,
     pub first_content: Option<u64>,
     pub finished: bool,
@@ -321,7 +321,7 @@ pub struct StreamCheck {
 impl StreamCheck {
     /// Takes one event received at `now` (clock nanoseconds); pushes the latency of each
     /// stamped delta onto `chunk`.
-    pub fn event(&mut self, event: &str, now: u64, chunk: &mut Vec<u64>) {
+    pub(crate) fn event(&mut self, event: &str, now: u64, chunk: &mut Vec<u64>) {
         if event.as_bytes().first() == Some(&COMMENT_START) {
             return;
         }
@@ -345,7 +345,7 @@ impl StreamCheck {
     }
 
     /// Checks the whole answer; returns the time of the first delta.
-    pub fn verify(&self, lines: usize) -> anyhow::Result<u64> {
+    pub(crate) fn verify(&self, lines: usize) -> anyhow::Result<u64> {
         if let Some(e) = &self.error {
             bail!("error event: {e}");
         }
@@ -368,7 +368,7 @@ fn clip(text: &str) -> String {
 
 /// Streams held open for the memory run.
 #[derive(Debug)]
-pub struct Held {
+pub(crate) struct Held {
     release: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Streams that got their first delta.
@@ -378,7 +378,7 @@ pub struct Held {
 
 impl Held {
     /// Lets every stream go (the server then aborts the jobs in the tab).
-    pub async fn release(self) {
+    pub(crate) async fn release(self) {
         let _ = self.release.send(true);
         for t in self.tasks {
             let _ = t.await;
@@ -388,7 +388,7 @@ impl Held {
 
 /// Opens `count` streaming requests and returns once each has its first delta (or failed),
 /// or after `timeout`.
-pub async fn hold_streams(
+pub(crate) async fn hold_streams(
     client: &reqwest::Client,
     url: &str,
     count: usize,

@@ -6,18 +6,18 @@ use std::path::Path;
 
 /// CPU time split between the threads whose name starts with a prefix and the others.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CpuSplit {
+pub(crate) struct CpuSplit {
     pub matching_ns: u64,
     pub other_ns: u64,
 }
 
 impl CpuSplit {
-    pub fn total_ns(&self) -> u64 {
+    pub(crate) fn total_ns(&self) -> u64 {
         self.matching_ns + self.other_ns
     }
 
     /// CPU used between `earlier` and `self`.
-    pub fn since(&self, earlier: &CpuSplit) -> CpuSplit {
+    pub(crate) fn since(&self, earlier: &CpuSplit) -> CpuSplit {
         CpuSplit {
             matching_ns: self.matching_ns.saturating_sub(earlier.matching_ns),
             other_ns: self.other_ns.saturating_sub(earlier.other_ns),
@@ -26,14 +26,14 @@ impl CpuSplit {
 }
 
 /// The first field of a `schedstat` file: nanoseconds spent on a CPU.
-pub fn parse_schedstat(text: &str) -> Option<u64> {
+pub(crate) fn parse_schedstat(text: &str) -> Option<u64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
 /// CPU time of every live thread of process `pid` ("self" for this one), split by whether
 /// the thread name starts with `prefix`. Threads that ended are not counted; the bench's and
 /// the server's threads live as long as their process.
-pub fn threads_cpu(pid: &str, prefix: &str) -> std::io::Result<CpuSplit> {
+pub(crate) fn threads_cpu(pid: &str, prefix: &str) -> std::io::Result<CpuSplit> {
     let tasks = Path::new("/proc").join(pid).join("task");
     let mut split = CpuSplit::default();
     for entry in std::fs::read_dir(tasks)? {

@@ -7,20 +7,20 @@ use crate::run::{LevelResult, MemoryResult, Plan, Side};
 use crate::stats::Spread;
 
 /// Targets (2-core machine, release build).
-pub const TARGET_EFFICIENCY: f64 = 0.60;
-pub const TARGET_EFFICIENCY_CONCURRENCY: usize = 8;
-pub const TARGET_EFFICIENCY_LINES: usize = 20;
-pub const TARGET_CHUNK_P99_MS: f64 = 1.0;
-pub const TARGET_CHUNK_CONCURRENCY: usize = 64;
-pub const TARGET_RSS_MIB: f64 = 30.0;
-pub const TARGET_RSS_STREAMS: usize = 1000;
-pub const TARGET_START_MS: f64 = 50.0;
+pub(crate) const TARGET_EFFICIENCY: f64 = 0.60;
+pub(crate) const TARGET_EFFICIENCY_CONCURRENCY: usize = 8;
+pub(crate) const TARGET_EFFICIENCY_LINES: usize = 20;
+pub(crate) const TARGET_CHUNK_P99_MS: f64 = 1.0;
+pub(crate) const TARGET_CHUNK_CONCURRENCY: usize = 64;
+pub(crate) const TARGET_RSS_MIB: f64 = 30.0;
+pub(crate) const TARGET_RSS_STREAMS: usize = 1000;
+pub(crate) const TARGET_START_MS: f64 = 50.0;
 
 const KIB_PER_MIB: f64 = 1024.0;
 
 /// Everything measured.
 #[derive(Debug)]
-pub struct Report {
+pub(crate) struct Report {
     pub plan: Plan,
     pub machine: String,
     pub starts_ms: Vec<f64>,
@@ -31,14 +31,14 @@ pub struct Report {
 
 /// One target and whether it was met.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TargetCheck {
+pub(crate) struct TargetCheck {
     pub what: String,
     pub figure: String,
     pub met: bool,
 }
 
 /// `nproc × model name` of this machine.
-pub fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
@@ -82,7 +82,7 @@ const ROWS: &[(&str, Figure, usize)] = &[
 
 impl Report {
     /// Errors of every run, and the first message of each kind of run that had one.
-    pub fn errors(&self) -> (u64, Vec<String>) {
+    pub(crate) fn errors(&self) -> (u64, Vec<String>) {
         let mut total = 0;
         let mut first = Vec::new();
         for level in &self.levels {
@@ -102,7 +102,7 @@ impl Report {
         (total, first)
     }
 
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let p = &self.plan;
         let mut out = String::new();
         let _ = writeln!(out, "bridge-bench: the relay against a no-relay baseline");
@@ -228,7 +228,7 @@ impl Report {
     }
 
     /// The targets this run's settings can speak to, with the median figures.
-    pub fn targets(&self) -> Vec<TargetCheck> {
+    pub(crate) fn targets(&self) -> Vec<TargetCheck> {
         let p = &self.plan;
         let mut checks = Vec::new();
         if let Some(start) = median(&self.starts_ms) {

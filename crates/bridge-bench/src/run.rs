@@ -25,7 +25,7 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the whole bench does.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub server: PathBuf,
     pub tabs: usize,
     pub lines: usize,
@@ -48,7 +48,7 @@ pub struct Plan {
 
 /// One side (relay or baseline) of a load run, summed over its slices.
 #[derive(Debug, Default)]
-pub struct Side {
+pub(crate) struct Side {
     pub load: LoadResult,
     /// CPU of the server: the `bridge-server` process, or the baseline's threads.
     pub server_cpu_ns: u64,
@@ -62,24 +62,24 @@ impl Side {
     }
 
     /// Server CPU per answered request, in microseconds.
-    pub fn server_us(&self) -> Option<f64> {
+    pub(crate) fn server_us(&self) -> Option<f64> {
         self.per_request_us(self.server_cpu_ns)
     }
 
     /// Client (and fake tab) CPU per answered request, in microseconds.
-    pub fn client_us(&self) -> Option<f64> {
+    pub(crate) fn client_us(&self) -> Option<f64> {
         self.per_request_us(self.client_cpu_ns)
     }
 
     /// All CPU per answered request, in microseconds.
-    pub fn total_us(&self) -> Option<f64> {
+    pub(crate) fn total_us(&self) -> Option<f64> {
         self.per_request_us(self.server_cpu_ns + self.client_cpu_ns)
     }
 }
 
 /// One load run of the relay and, if asked, of the baseline, in alternating slices.
 #[derive(Debug)]
-pub struct RunPair {
+pub(crate) struct RunPair {
     pub relay: Side,
     /// Peak RSS of the server during the run.
     pub relay_peak: Memory,
@@ -88,14 +88,14 @@ pub struct RunPair {
 
 /// Every run at one concurrency.
 #[derive(Debug)]
-pub struct LevelResult {
+pub(crate) struct LevelResult {
     pub concurrency: usize,
     pub runs: Vec<RunPair>,
 }
 
 /// The memory run.
 #[derive(Debug)]
-pub struct MemoryResult {
+pub(crate) struct MemoryResult {
     pub streams: usize,
     pub open: usize,
     pub before: Memory,
@@ -105,7 +105,7 @@ pub struct MemoryResult {
 
 impl MemoryResult {
     /// Server memory added per open stream, in KiB.
-    pub fn per_stream_kib(&self) -> Option<f64> {
+    pub(crate) fn per_stream_kib(&self) -> Option<f64> {
         if self.open == 0 {
             return None;
         }
@@ -114,7 +114,7 @@ impl MemoryResult {
 }
 
 /// Times `count` starts of the server (spawn → port accepts), in milliseconds.
-pub async fn measure_starts(plan: &Plan) -> anyhow::Result<Vec<f64>> {
+pub(crate) async fn measure_starts(plan: &Plan) -> anyhow::Result<Vec<f64>> {
     let mut times = Vec::with_capacity(plan.starts);
     for _ in 0..plan.starts {
         let bin = plan.server.clone();
@@ -189,7 +189,7 @@ fn add(total: &mut Side, slice: Side) {
 /// One run at `concurrency` on a fresh server with `plan.tabs` fake tabs: a warm-up of each
 /// side, then relay and baseline in alternating slices of about `plan.slice`, so a change in
 /// the machine's other load hits both sides alike.
-pub async fn load_run(
+pub(crate) async fn load_run(
     plan: &Plan,
     concurrency: usize,
     baseline: Option<&Baseline>,
@@ -270,7 +270,7 @@ fn slice_count(plan: &Plan) -> u32 {
 }
 
 /// Every load run: for each concurrency, `runs` runs.
-pub async fn load_runs(plan: &Plan, clock: Clock) -> anyhow::Result<Vec<LevelResult>> {
+pub(crate) async fn load_runs(plan: &Plan, clock: Clock) -> anyhow::Result<Vec<LevelResult>> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let baseline = if plan.baseline {
         Some(Baseline::start(
@@ -298,7 +298,7 @@ pub async fn load_runs(plan: &Plan, clock: Clock) -> anyhow::Result<Vec<LevelRes
 }
 
 /// `plan.memory` streams held open by tabs that send one delta and then nothing.
-pub async fn memory_run(plan: &Plan, clock: Clock) -> anyhow::Result<MemoryResult> {
+pub(crate) async fn memory_run(plan: &Plan, clock: Clock) -> anyhow::Result<MemoryResult> {
     let streams = plan.memory;
     let server = start_server(plan, streams + POOL_SESSIONS_PER_CLIENT).await?;
     let tabs = tab::connect(server.port, plan.tabs, Behavior::Hold, clock).await?;

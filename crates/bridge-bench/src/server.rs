@@ -13,7 +13,7 @@ use bridge_core::config::{config_file, endpoint_map_file, keys, models_file};
 use serde_json::{json, Map, Value};
 
 /// The public model name the clients ask for.
-pub const MODEL_NAME: &str = "bench-model";
+pub(crate) const MODEL_NAME: &str = "bench-model";
 /// Admission limits high enough that the pool never queues or refuses a bench request.
 const UNLIMITED: u64 = 1_000_000;
 /// How long a server may take to accept its first connection before the bench gives up.
@@ -28,7 +28,7 @@ const LOG_TAIL_BYTES: usize = 4000;
 /// The three config files of a bench server: one model with a pool of `sessions` distinct
 /// sessions (requests to one session are serialized by design, so parallel requests need
 /// many), and admission limits that never get in the way.
-pub fn write_config_dir(dir: &Path, sessions: usize) -> anyhow::Result<()> {
+pub(crate) fn write_config_dir(dir: &Path, sessions: usize) -> anyhow::Result<()> {
     let id = || Value::String(uuid::Uuid::new_v4().to_string());
     let mut config = Map::new();
     config.insert(keys::SESSION_ID.into(), id());
@@ -54,7 +54,7 @@ pub fn write_config_dir(dir: &Path, sessions: usize) -> anyhow::Result<()> {
 
 /// Memory of a process, in KiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Memory {
+pub(crate) struct Memory {
     /// Resident set now (`VmRSS`).
     pub rss_kib: u64,
     /// Peak resident set since the start (`VmHWM`).
@@ -62,7 +62,7 @@ pub struct Memory {
 }
 
 /// Reads `VmRSS` and `VmHWM` from the text of `/proc/<pid>/status`.
-pub fn parse_status(text: &str) -> Option<Memory> {
+pub(crate) fn parse_status(text: &str) -> Option<Memory> {
     let field = |name: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(name))
@@ -82,7 +82,7 @@ pub fn parse_status(text: &str) -> Option<Memory> {
 
 /// A running `bridge-server`; killed when dropped.
 #[derive(Debug)]
-pub struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
     pub port: u16,
     dir: tempfile::TempDir,
@@ -91,7 +91,7 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Writes a config, spawns the server on a free port and waits until the port accepts a
     /// connection. Returns the server and the time from spawn to the accepted connection.
-    pub fn start(
+    pub(crate) fn start(
         bin: &Path,
         sessions: usize,
         log_level: &str,
@@ -145,22 +145,22 @@ impl ServerProcess {
         }
     }
 
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         format!("http://{}:{}", Ipv4Addr::LOCALHOST, self.port)
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    pub fn memory(&self) -> anyhow::Result<Memory> {
+    pub(crate) fn memory(&self) -> anyhow::Result<Memory> {
         let path = format!("/proc/{}/status", self.child.id());
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
         parse_status(&text).with_context(|| format!("no VmRSS/VmHWM in {path}"))
     }
 
     /// The end of the server's log, for error messages.
-    pub fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(self.dir.path().join(LOG_FILE)).unwrap_or_default();
         let mut start = text.len().saturating_sub(LOG_TAIL_BYTES);
         while !text.is_char_boundary(start) {
@@ -170,7 +170,7 @@ impl ServerProcess {
     }
 
     /// Kills the server and reaps it.
-    pub fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         self.kill();
     }
 

@@ -7,27 +7,27 @@
 use std::time::Instant;
 
 /// First character of a stamped delta.
-pub const STAMP_PREFIX: char = 't';
+pub(crate) const STAMP_PREFIX: char = 't';
 /// Ends a stamped delta (also keeps the answer readable as words).
-pub const STAMP_END: char = ' ';
+pub(crate) const STAMP_END: char = ' ';
 /// The key in front of a delta's text in an OpenAI chunk.
-pub const CONTENT_KEY: &str = "\"content\":\"";
+pub(crate) const CONTENT_KEY: &str = "\"content\":\"";
 
 /// One monotonic clock for the whole bench process.
 #[derive(Debug, Clone, Copy)]
-pub struct Clock {
+pub(crate) struct Clock {
     epoch: Instant,
 }
 
 impl Clock {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             epoch: Instant::now(),
         }
     }
 
     /// Nanoseconds since the epoch.
-    pub fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 }
@@ -39,12 +39,12 @@ impl Default for Clock {
 }
 
 /// The text of one stamped delta.
-pub fn stamp_text(nanos: u64) -> String {
+pub(crate) fn stamp_text(nanos: u64) -> String {
     format!("{STAMP_PREFIX}{nanos}{STAMP_END}")
 }
 
 /// Reads a stamp at the start of `s` (`t123 …`); `None` if `s` does not start with one.
-pub fn read_stamp(s: &str) -> Option<u64> {
+pub(crate) fn read_stamp(s: &str) -> Option<u64> {
     let rest = s.strip_prefix(STAMP_PREFIX)?;
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     if digits == 0 || !rest[digits..].starts_with(STAMP_END) {
@@ -54,13 +54,13 @@ pub fn read_stamp(s: &str) -> Option<u64> {
 }
 
 /// The stamp of the delta in one SSE event (`data: {…"content":"t123 "…}`), if it has one.
-pub fn event_stamp(event: &str) -> Option<u64> {
+pub(crate) fn event_stamp(event: &str) -> Option<u64> {
     let at = event.find(CONTENT_KEY)?;
     read_stamp(&event[at + CONTENT_KEY.len()..])
 }
 
 /// Every stamp in a whole answer text (`t1 t2 t3 `), in order; `None` if any word is not one.
-pub fn text_stamps(text: &str) -> Option<Vec<u64>> {
+pub(crate) fn text_stamps(text: &str) -> Option<Vec<u64>> {
     text.split_inclusive(STAMP_END).map(read_stamp).collect()
 }
 

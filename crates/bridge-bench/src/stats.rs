@@ -8,12 +8,12 @@ const MAX_NANOS: u64 = 60_000_000_000;
 
 /// A latency histogram in nanoseconds.
 #[derive(Debug, Clone)]
-pub struct Latencies {
+pub(crate) struct Latencies {
     hist: Histogram<u64>,
 }
 
 impl Latencies {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             hist: Histogram::new_with_bounds(1, MAX_NANOS, 3)
                 .expect("constant histogram bounds are valid"),
@@ -21,22 +21,22 @@ impl Latencies {
     }
 
     /// Records one sample; zero and values past the bound are clamped.
-    pub fn record(&mut self, nanos: u64) {
+    pub(crate) fn record(&mut self, nanos: u64) {
         self.hist.saturating_record(nanos.clamp(1, MAX_NANOS));
     }
 
-    pub fn merge(&mut self, other: &Latencies) {
+    pub(crate) fn merge(&mut self, other: &Latencies) {
         // Same bounds on both sides, so adding cannot fail.
         let _ = self.hist.add(&other.hist);
     }
 
     #[cfg(test)]
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.hist.len()
     }
 
     /// The value at `q` (0..=1) in milliseconds; `None` without samples.
-    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
+    pub(crate) fn quantile_ms(&self, q: f64) -> Option<f64> {
         if self.hist.is_empty() {
             return None;
         }
@@ -52,7 +52,7 @@ impl Default for Latencies {
 
 /// One figure over several runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Spread {
+pub(crate) struct Spread {
     pub median: f64,
     pub min: f64,
     pub max: f64,
@@ -60,7 +60,7 @@ pub struct Spread {
 
 impl Spread {
     /// `None` when there is no value. The median of an even count is the mean of the middle two.
-    pub fn of(values: &[f64]) -> Option<Spread> {
+    pub(crate) fn of(values: &[f64]) -> Option<Spread> {
         let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
         if v.is_empty() {
             return None;

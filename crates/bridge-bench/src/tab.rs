@@ -23,7 +23,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use crate::stamp::{stamp_text, Clock};
 
 /// The tab origin the server accepts by default.
-pub const TAB_ORIGIN: &str = "https://lmarena.ai";
+pub(crate) const TAB_ORIGIN: &str = "https://lmarena.ai";
 /// The page the fake tab claims to be on.
 const TAB_PAGE: &str = "https://lmarena.ai/";
 /// The client name in `hello`.
@@ -41,7 +41,7 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How a fake tab answers a `fetch`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Behavior {
+pub(crate) enum Behavior {
     /// The head, `lines` text lines, a finish line and `done`; all at once when `gap` is zero,
     /// else with `gap` before each text line (a model producing tokens at a steady rate).
     Burst { lines: usize, gap: Duration },
@@ -51,7 +51,7 @@ pub enum Behavior {
 
 /// Connected fake tabs; their tasks end when this is dropped.
 #[derive(Debug)]
-pub struct Tabs {
+pub(crate) struct Tabs {
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -65,7 +65,7 @@ impl Drop for Tabs {
 
 /// Connects `count` tabs to the server on `port`; returns once each got `welcome`, which the
 /// server sends only after adding the tab to its pool.
-pub async fn connect(
+pub(crate) async fn connect(
     port: u16,
     count: usize,
     behavior: Behavior,
@@ -247,7 +247,7 @@ fn encode(msg: &TabMessage) -> String {
 }
 
 /// `a0:"<text>"` and a newline: one upstream text line.
-pub fn text_line(text: &str) -> String {
+pub(crate) fn text_line(text: &str) -> String {
     let json = serde_json::Value::from(text).to_string();
     let mut line = String::with_capacity(json.len() + 4);
     line.push(char::from(PARTICIPANT_A));
@@ -259,7 +259,7 @@ pub fn text_line(text: &str) -> String {
 }
 
 /// `ad:{"finishReason":"stop"}` and a newline.
-pub fn finish_line() -> String {
+pub(crate) fn finish_line() -> String {
     let json = serde_json::json!({ FINISH_REASON_KEY: FINISH_STOP }).to_string();
     format!(
         "{}{}{}{json}\n",

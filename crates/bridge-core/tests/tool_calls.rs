@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 mod tools_fixture {
     use super::*;
 
-    pub fn tools_json() -> Value {
+    pub(crate) fn tools_json() -> Value {
         json!([
             {"type": "function", "function": {
                 "name": "get_weather",
@@ -29,7 +29,7 @@ mod tools_fixture {
         ])
     }
 
-    pub fn set(choice: Value, parallel: bool) -> ToolSet {
+    pub(crate) fn set(choice: Value, parallel: bool) -> ToolSet {
         ToolSet::from_request(Some(&tools_json()), Some(&choice), Some(&json!(parallel))).unwrap()
     }
 }

@@ -25,8 +25,6 @@
 //! [`run`] serves on a given listener until a shutdown future resolves, so tests start the
 //! real server on port 0.
 
-#![warn(unreachable_pub)]
-
 mod answer;
 pub mod autoupdate;
 mod clock;

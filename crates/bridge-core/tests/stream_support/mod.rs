@@ -9,12 +9,12 @@ use bridge_core::arena::stream::{
 };
 use serde_json::Value;
 
-pub fn upstream_dir() -> PathBuf {
+pub(crate) fn upstream_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/upstream")
 }
 
 /// One transcript and its expected events.
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub name: String,
     pub transcript: String,
     pub expected: Value,
@@ -22,7 +22,7 @@ pub struct Fixture {
 
 impl Fixture {
     /// Expected events for `side` (`"a"` or `"b"`), if the fixture states them.
-    pub fn expected_events(&self, side: &str) -> Option<Vec<StreamEvent>> {
+    pub(crate) fn expected_events(&self, side: &str) -> Option<Vec<StreamEvent>> {
         let list = self.expected.get(side)?.as_array().unwrap_or_else(|| {
             panic!("{}: `{side}` must be an array", self.name);
         });
@@ -34,7 +34,7 @@ impl Fixture {
     }
 
     /// Expected stats for `side`, if the fixture states them.
-    pub fn expected_stats(&self, side: &str) -> Option<ParseStats> {
+    pub(crate) fn expected_stats(&self, side: &str) -> Option<ParseStats> {
         let s = self.expected.get(format!("stats_{side}"))?;
         let n = |k: &str| {
             s.get(k)
@@ -58,7 +58,7 @@ impl Fixture {
 }
 
 /// Every `*.txt` transcript directly in the upstream folder, sorted by name.
-pub fn transcripts() -> Vec<Fixture> {
+pub(crate) fn transcripts() -> Vec<Fixture> {
     let dir = upstream_dir();
     let mut out = Vec::new();
     for entry in std::fs::read_dir(&dir).expect("read tests/fixtures/upstream") {
@@ -87,7 +87,7 @@ pub fn transcripts() -> Vec<Fixture> {
     out
 }
 
-pub fn side(participant: Participant) -> &'static str {
+pub(crate) fn side(participant: Participant) -> &'static str {
     match participant {
         Participant::A => "a",
         Participant::B => "b",
@@ -95,7 +95,7 @@ pub fn side(participant: Participant) -> &'static str {
 }
 
 /// Decodes one hand-written expected event.
-pub fn event_from_json(fixture: &str, v: &Value) -> StreamEvent {
+pub(crate) fn event_from_json(fixture: &str, v: &Value) -> StreamEvent {
     let obj = v.as_object().expect("event is an object");
     assert_eq!(obj.len(), 1, "{fixture}: event {v} must have one key");
     let (kind, val) = obj.iter().next().expect("one key");
@@ -129,7 +129,7 @@ pub fn event_from_json(fixture: &str, v: &Value) -> StreamEvent {
 }
 
 /// Feeds `pieces` in order, then finishes; returns all events and the final stats.
-pub fn feed(pieces: &[&str], participant: Participant) -> (Vec<StreamEvent>, ParseStats) {
+pub(crate) fn feed(pieces: &[&str], participant: Participant) -> (Vec<StreamEvent>, ParseStats) {
     let mut parser = StreamParser::new(participant);
     let mut events = Vec::new();
     for piece in pieces {
@@ -140,14 +140,14 @@ pub fn feed(pieces: &[&str], participant: Participant) -> (Vec<StreamEvent>, Par
 }
 
 /// Char boundaries of `text` strictly inside it (possible split points).
-pub fn split_points(text: &str) -> Vec<usize> {
+pub(crate) fn split_points(text: &str) -> Vec<usize> {
     (1..text.len())
         .filter(|&i| text.is_char_boundary(i))
         .collect()
 }
 
 /// Splits `text` at the given byte offsets (sorted, deduplicated, char boundaries).
-pub fn split_at_points<'a>(text: &'a str, points: &[usize]) -> Vec<&'a str> {
+pub(crate) fn split_at_points<'a>(text: &'a str, points: &[usize]) -> Vec<&'a str> {
     let mut pieces = Vec::with_capacity(points.len() + 1);
     let mut start = 0;
     for &p in points {

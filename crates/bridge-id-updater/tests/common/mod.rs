@@ -12,7 +12,7 @@ use assert_cmd::Command;
 use bridge_core::protocol::{Command as TabCommand, ServerMessage};
 use bridge_server::AppState;
 use bridge_test_support::cli;
-pub use bridge_test_support::cli::{
+pub(crate) use bridge_test_support::cli::{
     assert_fails_unchanged, assert_failure, assert_server_down, closed_url, free_port, read,
     snapshot,
 };
@@ -20,26 +20,26 @@ use bridge_test_support::fake_tab::{FakeTab, FakeTabOptions, Handler, Reply};
 use bridge_test_support::server::{write_config_dir, RunningServer};
 
 /// The api_key of `tests/fixtures/config/original.jsonc`.
-pub const API_KEY: &str = "sk-local-test-key";
+pub(crate) const API_KEY: &str = "sk-local-test-key";
 /// What the fake tab captures.
-pub const SESSION: &str = "3c4d5e6f-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
-pub const MESSAGE: &str = "9e8d7c6b-5a4f-4e3d-9c2b-1a0f9e8d7c6b";
+pub(crate) const SESSION: &str = "3c4d5e6f-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
+pub(crate) const MESSAGE: &str = "9e8d7c6b-5a4f-4e3d-9c2b-1a0f9e8d7c6b";
 /// The session already in the pool of `gpt-5` in [`config_dir`].
-pub const OLD_SESSION: &str = "aaaaaaaa-0000-4000-8000-000000000001";
-pub const OLD_MESSAGE: &str = "aaaaaaaa-0000-4000-8000-000000000002";
+pub(crate) const OLD_SESSION: &str = "aaaaaaaa-0000-4000-8000-000000000001";
+pub(crate) const OLD_MESSAGE: &str = "aaaaaaaa-0000-4000-8000-000000000002";
 
-pub const MODELS: &str = r#"{
+pub(crate) const MODELS: &str = r#"{
   "gpt-5": "0198a1b2-0000-7000-8000-000000000001",
   "web-search": "0198a1b2-0000-7000-8000-000000000002:search"
 }"#;
 
-pub fn fixture_config() -> PathBuf {
+pub(crate) fn fixture_config() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/config/original.jsonc")
 }
 
 /// A temp config dir: the original project's config.jsonc (comments, api_key
 /// [`API_KEY`]), two models, and a pool of one session for `gpt-5`.
-pub fn config_dir() -> tempfile::TempDir {
+pub(crate) fn config_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(fixture_config(), dir.path().join("config.jsonc")).unwrap();
     std::fs::write(dir.path().join("models.json"), MODELS).unwrap();
@@ -51,7 +51,7 @@ pub fn config_dir() -> tempfile::TempDir {
 }
 
 /// The lines that differ between two texts with the same number of lines, as (old, new).
-pub fn changed_lines(before: &str, after: &str) -> Vec<(String, String)> {
+pub(crate) fn changed_lines(before: &str, after: &str) -> Vec<(String, String)> {
     assert_eq!(
         before.lines().count(),
         after.lines().count(),
@@ -66,12 +66,12 @@ pub fn changed_lines(before: &str, after: &str) -> Vec<(String, String)> {
 }
 
 /// The binary on config dir `dir` (see [`cli::command`]).
-pub fn updater(dir: &Path) -> Command {
+pub(crate) fn updater(dir: &Path) -> Command {
     cli::command(env!("CARGO_BIN_EXE_bridge-id-updater"), dir)
 }
 
 /// bridge-server on a loopback port, with a runtime for fake tabs.
-pub struct Server {
+pub(crate) struct Server {
     pub port: u16,
     state: AppState,
     _dir: tempfile::TempDir,
@@ -81,7 +81,7 @@ pub struct Server {
 
 impl Server {
     /// A server whose config has `api_key` (empty for none).
-    pub fn start(api_key: &str) -> Server {
+    pub(crate) fn start(api_key: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let config = format!("{{\n  // test server\n  \"api_key\": \"{api_key}\"\n}}\n");
         write_config_dir(dir.path(), &config, MODELS, "{}");
@@ -102,12 +102,12 @@ impl Server {
         }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// A connected fake tab that reports `capture` when armed (or never, with `None`).
-    pub fn tab(&self, capture: Option<(&str, &str)>) -> FakeTab {
+    pub(crate) fn tab(&self, capture: Option<(&str, &str)>) -> FakeTab {
         let mut opts = FakeTabOptions::new(self.port);
         opts.capture = capture.map(|(s, m)| (s.to_owned(), m.to_owned()));
         let handler: Handler = Arc::new(|_| Reply::Hang);
@@ -125,7 +125,7 @@ impl Server {
     }
 
     /// The `report_to` of the first `activate_id_capture` the tab got within `timeout`.
-    pub fn capture_command(&self, tab: &FakeTab, timeout: Duration) -> Option<String> {
+    pub(crate) fn capture_command(&self, tab: &FakeTab, timeout: Duration) -> Option<String> {
         let frame = self.rt.block_on(tab.wait_for(timeout, |f| {
             matches!(
                 f,

@@ -8,21 +8,21 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use bridge_test_support::cli;
-pub use bridge_test_support::cli::{
+pub(crate) use bridge_test_support::cli::{
     assert_fails_unchanged, assert_failure, assert_server_down, closed_url, header, read, snapshot,
     Stub,
 };
 
-pub fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/pages")
 }
 
-pub fn page(name: &str) -> PathBuf {
+pub(crate) fn page(name: &str) -> PathBuf {
     fixtures().join(format!("{name}.html"))
 }
 
 /// A temp config dir holding copies of `tests/fixtures/pages/config/*`.
-pub fn config_dir() -> tempfile::TempDir {
+pub(crate) fn config_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(fixtures().join("config")).unwrap() {
         let entry = entry.unwrap();
@@ -32,6 +32,6 @@ pub fn config_dir() -> tempfile::TempDir {
 }
 
 /// The binary on config dir `dir` (see [`cli::command`]).
-pub fn updater(dir: &Path) -> Command {
+pub(crate) fn updater(dir: &Path) -> Command {
     cli::command(env!("CARGO_BIN_EXE_bridge-model-updater"), dir)
 }

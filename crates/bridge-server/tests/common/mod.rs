@@ -10,10 +10,10 @@ use bridge_server::{AppState, ServerOptions};
 use bridge_test_support::fake_tab::{FakeTab, FakeTabOptions, Handler, Reply};
 use bridge_test_support::server::{write_config_dir, RunningServer};
 
-pub const SESSION: &str = "11111111-1111-4111-8111-111111111111";
-pub const MESSAGE: &str = "22222222-2222-4222-8222-222222222222";
+pub(crate) const SESSION: &str = "11111111-1111-4111-8111-111111111111";
+pub(crate) const MESSAGE: &str = "22222222-2222-4222-8222-222222222222";
 
-pub fn base_config(extra: &str) -> String {
+pub(crate) fn base_config(extra: &str) -> String {
     format!(
         r#"{{
   // test config
@@ -25,13 +25,13 @@ pub fn base_config(extra: &str) -> String {
     )
 }
 
-pub const MODELS: &str = r#"{
+pub(crate) const MODELS: &str = r#"{
   "text-model": "aaaaaaaa-0000-4000-8000-000000000001",
   "image-model": "aaaaaaaa-0000-4000-8000-000000000002:image",
   "search-model": "aaaaaaaa-0000-4000-8000-000000000003:search"
 }"#;
 
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub state: AppState,
@@ -39,11 +39,11 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    pub fn start(config: &str) -> TestServer {
+    pub(crate) fn start(config: &str) -> TestServer {
         Self::start_with(config, MODELS, "{}", |_| {})
     }
 
-    pub fn start_with(
+    pub(crate) fn start_with(
         config: &str,
         models: &str,
         map: &str,
@@ -66,22 +66,22 @@ impl TestServer {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
 
-    pub fn config_dir(&self) -> PathBuf {
+    pub(crate) fn config_dir(&self) -> PathBuf {
         self.dir.path().to_path_buf()
     }
 
-    pub async fn tab(
+    pub(crate) async fn tab(
         &self,
         handler: impl Fn(&bridge_core::protocol::FetchRequest) -> Reply + Send + Sync + 'static,
     ) -> FakeTab {
         self.tab_with(|_| {}, handler).await
     }
 
-    pub async fn tab_with(
+    pub(crate) async fn tab_with(
         &self,
         tweak: impl FnOnce(&mut FakeTabOptions),
         handler: impl Fn(&bridge_core::protocol::FetchRequest) -> Reply + Send + Sync + 'static,
@@ -102,21 +102,21 @@ impl TestServer {
     }
 
     /// Stops the server (graceful) and waits for it.
-    pub fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         if let Some(server) = self.server.take() {
             server.stop();
         }
     }
 }
 
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap()
 }
 
-pub fn chat_body(model: &str, text: &str, stream: bool) -> serde_json::Value {
+pub(crate) fn chat_body(model: &str, text: &str, stream: bool) -> serde_json::Value {
     serde_json::json!({
         "model": model,
         "stream": stream,
@@ -125,7 +125,7 @@ pub fn chat_body(model: &str, text: &str, stream: bool) -> serde_json::Value {
 }
 
 /// Parses an SSE body into its `data:` payloads (comments skipped).
-pub fn sse_data(body: &str) -> Vec<String> {
+pub(crate) fn sse_data(body: &str) -> Vec<String> {
     body.split("\n\n")
         .filter_map(|event| {
             let lines: Vec<&str> = event
@@ -142,7 +142,7 @@ pub fn sse_data(body: &str) -> Vec<String> {
 }
 
 /// Concatenated `delta.content` of an SSE body.
-pub fn sse_content(body: &str) -> String {
+pub(crate) fn sse_content(body: &str) -> String {
     sse_data(body)
         .iter()
         .filter(|d| d.as_str() != "[DONE]")
@@ -156,7 +156,7 @@ pub fn sse_content(body: &str) -> String {
 }
 
 /// A standard text reply.
-pub fn hello_reply() -> Reply {
+pub(crate) fn hello_reply() -> Reply {
     Reply::lines(&[
         r#"a0:"Hello ""#,
         r#"a0:"there!""#,
@@ -165,7 +165,11 @@ pub fn hello_reply() -> Reply {
 }
 
 /// POSTs JSON to a path of the server.
-pub async fn post(server: &TestServer, path: &str, body: &serde_json::Value) -> reqwest::Response {
+pub(crate) async fn post(
+    server: &TestServer,
+    path: &str,
+    body: &serde_json::Value,
+) -> reqwest::Response {
     client()
         .post(server.url(path))
         .json(body)
@@ -175,7 +179,12 @@ pub async fn post(server: &TestServer, path: &str, body: &serde_json::Value) -> 
 }
 
 /// A one-message chat completion request.
-pub async fn chat(server: &TestServer, model: &str, text: &str, stream: bool) -> reqwest::Response {
+pub(crate) async fn chat(
+    server: &TestServer,
+    model: &str,
+    text: &str,
+    stream: bool,
+) -> reqwest::Response {
     post(
         server,
         "/v1/chat/completions",
@@ -185,13 +194,13 @@ pub async fn chat(server: &TestServer, model: &str, text: &str, stream: bool) ->
 }
 
 /// The JSON body of a response.
-pub async fn json_of(res: reqwest::Response) -> serde_json::Value {
+pub(crate) async fn json_of(res: reqwest::Response) -> serde_json::Value {
     res.json().await.unwrap()
 }
 
 /// Starts a non-streaming chat request in the background and waits until `tab` got its
 /// `fetch`; the handle gives the response (abort it to play a client that goes away).
-pub async fn start_request(
+pub(crate) async fn start_request(
     server: &TestServer,
     tab: &FakeTab,
     text: &'static str,
@@ -214,14 +223,14 @@ pub async fn start_request(
 }
 
 /// GETs a JSON answer (asserting 200).
-pub async fn get_json(url: &str) -> serde_json::Value {
+pub(crate) async fn get_json(url: &str) -> serde_json::Value {
     let res = client().get(url).send().await.unwrap();
     assert_eq!(res.status(), 200, "{url}");
     res.json().await.unwrap()
 }
 
 /// Polls a JSON route of the server until `pred` holds (at most 10 s); returns the last answer.
-pub async fn poll_until(
+pub(crate) async fn poll_until(
     server: &TestServer,
     path: &str,
     what: &str,
@@ -231,7 +240,7 @@ pub async fn poll_until(
 }
 
 /// [`poll_until`] for any URL (a server that is not a [`TestServer`]).
-pub async fn poll_url_until(
+pub(crate) async fn poll_url_until(
     url: &str,
     what: &str,
     pred: impl Fn(&serde_json::Value) -> bool,
@@ -252,8 +261,8 @@ pub async fn poll_url_until(
 
 /// A tab handler whose first fetch never gets an answer and every later one gets
 /// [`hello_reply`]: the first request holds its slot (and session) until it is abandoned.
-pub fn hang_first() -> impl Fn(&bridge_core::protocol::FetchRequest) -> Reply + Send + Sync + 'static
-{
+pub(crate) fn hang_first(
+) -> impl Fn(&bridge_core::protocol::FetchRequest) -> Reply + Send + Sync + 'static {
     let calls = std::sync::atomic::AtomicUsize::new(0);
     move |_| {
         if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
@@ -265,14 +274,14 @@ pub fn hang_first() -> impl Fn(&bridge_core::protocol::FetchRequest) -> Reply + 
 }
 
 /// A local port nothing listens on: connecting to it is refused at once, as when offline.
-pub fn closed_port() -> u16 {
+pub(crate) fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
 
 /// Runs the startup update check of `server` against a release server that refuses
 /// connections, and waits until it has finished.
-pub async fn run_offline_update_check(server: &TestServer) {
+pub(crate) async fn run_offline_update_check(server: &TestServer) {
     let api = format!("http://127.0.0.1:{}", closed_port());
     let source = bridge_update::ReleaseSource::from_values(Some("o/r"), Some(&api)).unwrap();
     let updater = bridge_update::Updater::new("bridge-server", "0.1.0", source)

@@ -94,7 +94,7 @@ pub(crate) enum TokenRefusal {
 }
 
 impl TokenRefusal {
-    pub fn reason(self) -> &'static str {
+    pub(super) fn reason(self) -> &'static str {
         match self {
             TokenRefusal::Unknown => "reCAPTCHA token was not issued by the page",
             TokenRefusal::Reused => "reCAPTCHA token was already used",
@@ -115,7 +115,7 @@ pub(crate) struct State {
 
 impl State {
     /// Accept or refuse a token for `action`, consuming it either way.
-    pub fn redeem_token(&mut self, token: &str, action: &str) -> Result<(), TokenRefusal> {
+    pub(super) fn redeem_token(&mut self, token: &str, action: &str) -> Result<(), TokenRefusal> {
         let refusal = match self.tokens.get_mut(token) {
             None => Some(TokenRefusal::Unknown),
             Some(t) if t.used => Some(TokenRefusal::Reused),
@@ -149,7 +149,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new() -> Shared {
+    pub(super) fn new() -> Shared {
         Shared {
             state: Mutex::new(State::default()),
             changed: watch::Sender::new(0),
@@ -163,12 +163,12 @@ impl Shared {
     }
 
     /// Read the state.
-    pub fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+    pub(super) fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T {
         f(&self.lock())
     }
 
     /// Change the state and wake waiters.
-    pub fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+    pub(super) fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         let out = f(&mut self.lock());
         self.changed.send_modify(|v| *v = v.wrapping_add(1));
         out
@@ -176,7 +176,7 @@ impl Shared {
 
     /// Wait until `check` returns `Some`, or `timeout` passes (`None`). No polling: it wakes
     /// on every state change.
-    pub async fn wait_for<T>(
+    pub(super) async fn wait_for<T>(
         &self,
         timeout: std::time::Duration,
         check: impl Fn(&State) -> Option<T>,
@@ -196,7 +196,7 @@ impl Shared {
     }
 
     /// Record a request; returns its sequence number.
-    pub fn record(&self, mut request: RecordedRequest) -> u64 {
+    pub(super) fn record(&self, mut request: RecordedRequest) -> u64 {
         self.update(|s| {
             s.stats.requests += 1;
             request.seq = s.stats.requests;
@@ -205,14 +205,14 @@ impl Shared {
         })
     }
 
-    pub fn stream_started(&self) {
+    pub(super) fn stream_started(&self) {
         self.update(|s| {
             s.stats.started_streams += 1;
             s.stats.active_streams += 1;
         });
     }
 
-    pub fn stream_ended(&self, completed: bool) {
+    pub(super) fn stream_ended(&self, completed: bool) {
         self.update(|s| {
             s.stats.active_streams = s.stats.active_streams.saturating_sub(1);
             if completed {
@@ -223,7 +223,7 @@ impl Shared {
         });
     }
 
-    pub fn reset(&self) {
+    pub(super) fn reset(&self) {
         self.update(|s| {
             // Streams still running keep being counted as active.
             let active = s.stats.active_streams;
