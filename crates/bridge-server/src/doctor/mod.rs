@@ -219,11 +219,13 @@ pub(crate) fn probe_checks(
                 "keep the LMArena tab open and run the check again",
             )]
         }
-        Err(ProbeError::Timeout(t)) => return vec![Check::fail(
+        Err(ProbeError::Timeout(t)) => {
+            return vec![Check::fail(
             "site",
             format!("the tab did not answer the check within {} s", t.as_secs()),
             "update the userscript to the version in this repository and reload the LMArena tab",
-        )],
+        )]
+        }
     };
     let why = outcome
         .message
