@@ -319,6 +319,11 @@ impl TabPool {
             .collect()
     }
 
+    /// The snapshot of one tab, if it is still connected.
+    pub(crate) fn snapshot_of(&self, conn: ConnId) -> Option<TabSnapshot> {
+        self.snapshot().into_iter().find(|t| t.conn == conn)
+    }
+
     /// The link of any ready tab (for commands that need no slot), least busy first.
     pub(crate) fn any_ready_tab(&self) -> Option<TabLink> {
         let inner = lock(&self.inner);

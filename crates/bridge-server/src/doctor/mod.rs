@@ -164,9 +164,7 @@ pub(crate) async fn probe(state: &AppState) -> Result<(TabSnapshot, ProbeOutcome
     let link = state.pool().any_ready_tab().ok_or(ProbeError::NoTab)?;
     let tab = state
         .pool()
-        .snapshot()
-        .into_iter()
-        .find(|t| t.conn == link.conn)
+        .snapshot_of(link.conn)
         .ok_or(ProbeError::TabLost)?;
     let (mut guard, mut rx) = start_job_on(state.pool(), &link, |id| ServerMessage::Probe {
         id,

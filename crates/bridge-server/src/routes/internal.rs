@@ -68,10 +68,17 @@ pub(crate) async fn start_id_capture(
         return Err(no_tab(&state));
     }
     tracing::info!(tab = link.conn, port, "id capture armed in a tab");
+    // A userscript injected after the page started cannot see the page's requests: say so,
+    // so the CLI does not wait for a capture that cannot come.
+    let late_injection = state
+        .pool()
+        .snapshot_of(link.conn)
+        .is_some_and(|t| t.late_injection);
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": "ok",
         "tab": link.conn,
         "report_to": report_to,
+        "late_injection": late_injection,
     })))
 }
 
