@@ -40,7 +40,7 @@ fn dir_with(config: &str, models: &str, map: &str) -> tempfile::TempDir {
 }
 
 /// The lines of `out` that start with `mark`.
-fn marked<'a>(out: &'a str, mark: char) -> Vec<&'a str> {
+fn marked(out: &str, mark: char) -> Vec<&str> {
     out.lines().filter(|l| l.starts_with(mark)).collect()
 }
 

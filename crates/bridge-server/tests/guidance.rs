@@ -11,6 +11,17 @@ use serde_json::Value;
 const PLACEHOLDERS: &str = r#"{"session_id": "YOUR_SESSION_ID", "message_id": "YOUR_MESSAGE_ID",
                               "upstream_flow": "retry"}"#;
 
+/// Names of the failed "Ready to chat?" checks of a `/status` answer.
+fn failed_checks(status: &Value) -> Vec<&str> {
+    status["ready"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_with_placeholders_and_no_tab_names_both_reasons_tab_first() {
     let server = TestServer::start(PLACEHOLDERS);
@@ -89,13 +100,7 @@ async fn status_names_placeholders_and_shows_the_ready_checks() {
         format!("ws://127.0.0.1:{}/ws", server.port)
     );
     assert_eq!(v["userscript_url_is_default"], false);
-    let failed: Vec<&str> = v["ready"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["ok"] == false)
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let failed = failed_checks(&v);
     assert_eq!(failed, ["config", "tab", "flow"], "{}", v["ready"]);
     assert!(v["ready"]
         .as_array()
@@ -117,12 +122,6 @@ async fn status_tabs_show_client_and_late_injection() {
     assert_eq!(v["tabs"][0]["client"], "FakeTab/test");
     assert_eq!(v["tabs"][0]["late_injection"], true);
     assert_eq!(v["config"]["warnings"], serde_json::json!([]));
-    let failed: Vec<&str> = v["ready"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["ok"] == false)
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let failed = failed_checks(&v);
     assert_eq!(failed, ["userscript"], "{}", v["ready"]);
 }
