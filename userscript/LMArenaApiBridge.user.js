@@ -60,13 +60,17 @@
     'ratelimit-remaining', 'ratelimit-reset', 'x-ratelimit-limit', 'x-ratelimit-remaining',
     'x-ratelimit-reset', 'cf-mitigated', 'cf-ray',
   ];
-  const TITLE = { connected: '✅ ', capturing: '🎯 ', disconnected: '⛔ ' };
-  const TITLE_PREFIX_RE = /^(?:(?:✅|🎯|⛔) )+/;
+  const TITLE = { connected: '✅ ', capturing: '🎯 ', disconnected: '⛔ ', late: '⚠️ ' };
+  const TITLE_PREFIX_RE = /^(?:(?:✅|🎯|⛔|⚠️) )+/;
 
   const log = {
     info: (...a) => console.info('[LMArena Bridge]', ...a),
     warn: (...a) => console.warn('[LMArena Bridge]', ...a),
   };
+
+  // Injected after the page started (no real document-start, e.g. Tampermonkey's default MV3
+  // injection mode): the page may already have made requests the capture hook never sees.
+  const lateInjection = detectLateInjection();
 
   // The page's fetch as it was before anyone wrapped it; the bridge's own requests use it.
   const pageFetch = window.fetch;
@@ -123,7 +127,20 @@
 
   function wantedPrefix() {
     if (capture) return TITLE.capturing;
-    return connected ? TITLE.connected : TITLE.disconnected;
+    const state = connected ? TITLE.connected : TITLE.disconnected;
+    return lateInjection ? TITLE.late + state : state;
+  }
+
+  /** True when the script runs after the page began: the document is parsed already, or the
+   * page has fetched scripts' data before the hook existed. */
+  function detectLateInjection() {
+    if (document.readyState !== 'loading') return true;
+    try {
+      return performance.getEntriesByType('resource')
+        .some((e) => e.initiatorType === 'fetch' || e.initiatorType === 'xmlhttprequest');
+    } catch (_) {
+      return false;
+    }
   }
 
   function applyTitle() {
@@ -200,7 +217,9 @@
     socket = ws;
     ws.addEventListener('open', () => {
       if (socket !== ws) return;
-      send({ type: 'hello', protocol: PROTOCOL, tab_id: tabId, client: CLIENT, page: location.href });
+      const hello = { type: 'hello', protocol: PROTOCOL, tab_id: tabId, client: CLIENT, page: location.href };
+      if (lateInjection) hello.late_injection = true;
+      send(hello);
     });
     ws.addEventListener('message', (event) => {
       if (socket !== ws) return;
@@ -256,6 +275,9 @@
         break;
       case 'command':
         onCommand(frame);
+        break;
+      case 'probe':
+        runProbe(frame);
         break;
       default:
         log.warn('ignored frame type ' + JSON.stringify(frame.type).slice(0, 40));
@@ -524,6 +546,39 @@
     }
     parsed[spec.field] = await recaptchaToken(spec.action, signal);
     return JSON.stringify(parsed);
+  }
+
+  // ---------------------------------------------------------------- readiness probe
+
+  /** One GET of the page path or an allowed API path (body discarded) and, when asked, a
+   * reCAPTCHA token that is thrown away; answers what worked. */
+  async function runProbe(frame) {
+    if (!validJobId(frame.id)) return;
+    const result = { type: 'probe_result', id: frame.id, ok: false, status: null, recaptcha: false, message: null };
+    const url = frame.path === '/' ? new URL('/', location.origin) : allowedUrl(frame.path);
+    const problems = [];
+    if (!url) {
+      problems.push('refused: probe path outside /, /nextjs-api/ and /api/');
+    } else {
+      try {
+        const response = await pageFetch.call(window, url.href, { method: 'GET', credentials: 'include', cache: 'no-store' });
+        result.status = response.status;
+        result.ok = response.ok;
+        if (response.body) response.body.cancel().catch(() => {});
+      } catch (e) {
+        problems.push('network error: ' + (e && e.message ? e.message : String(e)));
+      }
+    }
+    if (typeof frame.recaptcha_action === 'string') {
+      try {
+        await recaptchaToken(frame.recaptcha_action, new AbortController().signal);
+        result.recaptcha = true;
+      } catch (e) {
+        problems.push(e && e.message ? e.message : String(e));
+      }
+    }
+    if (problems.length) result.message = problems.join('; ');
+    send(result);
   }
 
   // ---------------------------------------------------------------- id capture

@@ -39,6 +39,62 @@ impl<'a> ChunkFrame<'a> {
 }
 
 #[cfg(test)]
+mod probe_tests {
+    use super::*;
+
+    #[test]
+    fn probe_frames_and_late_injection_round_trip() {
+        let probe = ServerMessage::Probe {
+            id: JobId(3),
+            path: "/".to_owned(),
+            recaptcha_action: Some("chat_submit".to_owned()),
+        };
+        let text = serde_json::to_string(&probe).unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"probe","id":3,"path":"/","recaptcha_action":"chat_submit"}"#
+        );
+        let answer: TabMessage = serde_json::from_str(
+            r#"{"type":"probe_result","id":3,"ok":true,"status":200,"recaptcha":false,"message":"no reCAPTCHA"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            answer,
+            TabMessage::ProbeResult {
+                id: JobId(3),
+                ok: true,
+                status: Some(200),
+                recaptcha: false,
+                message: Some("no reCAPTCHA".to_owned()),
+            }
+        );
+        let hello: TabMessage = serde_json::from_str(
+            r#"{"type":"hello","protocol":2,"tab_id":"t","late_injection":true}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            hello,
+            TabMessage::Hello {
+                late_injection: true,
+                ..
+            }
+        ));
+        let old: TabMessage =
+            serde_json::from_str(r#"{"type":"hello","protocol":2,"tab_id":"t"}"#).unwrap();
+        assert!(matches!(
+            old,
+            TabMessage::Hello {
+                late_injection: false,
+                ..
+            }
+        ));
+        assert!(!serde_json::to_string(&old)
+            .unwrap()
+            .contains("late_injection"));
+    }
+}
+
+#[cfg(test)]
 mod chunk_frame_tests {
     use super::*;
 
@@ -91,6 +147,10 @@ pub enum TabMessage {
         client: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         page: Option<String>,
+        /// The userscript started after the page did (no `document-start` injection), so it
+        /// cannot capture the page's first requests.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        late_injection: bool,
     },
     /// Upstream response head.
     Response {
@@ -118,6 +178,21 @@ pub enum TabMessage {
     PageSource { id: JobId, html: String },
     /// Answer to `ping`.
     Pong,
+    /// Answer to a `probe` frame.
+    ProbeResult {
+        id: JobId,
+        /// The GET answered with a 2xx status.
+        ok: bool,
+        /// The HTTP status of the GET, `null` when it did not complete.
+        #[serde(default)]
+        status: Option<u16>,
+        /// A reCAPTCHA token was minted (always false when none was asked for).
+        #[serde(default)]
+        recaptcha: bool,
+        /// Why the GET or the token failed, in the tab's words.
+        #[serde(default)]
+        message: Option<String>,
+    },
 }
 
 /// Reads a header map whose values may be `null` (a JS `headers.get()` of an absent header).
@@ -184,4 +259,13 @@ pub enum ServerMessage {
     },
     /// Liveness probe; the tab answers `pong`.
     Ping,
+    /// Readiness check: one same-origin GET of `path` (its body is not sent back) and, when
+    /// `recaptcha_action` is set, minting a reCAPTCHA token that is thrown away. The tab
+    /// answers `probe_result`.
+    Probe {
+        id: JobId,
+        path: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recaptcha_action: Option<String>,
+    },
 }

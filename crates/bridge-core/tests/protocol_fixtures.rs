@@ -44,6 +44,7 @@ fn tab_kind(m: &TabMessage) -> &'static str {
         TabMessage::Error { .. } => "error",
         TabMessage::PageSource { .. } => "page_source",
         TabMessage::Pong => "pong",
+        TabMessage::ProbeResult { .. } => "probe_result",
     }
 }
 const TAB_KINDS: &[&str] = &[
@@ -54,6 +55,7 @@ const TAB_KINDS: &[&str] = &[
     "error",
     "page_source",
     "pong",
+    "probe_result",
 ];
 
 fn server_kind(m: &ServerMessage) -> &'static str {
@@ -63,9 +65,10 @@ fn server_kind(m: &ServerMessage) -> &'static str {
         ServerMessage::Abort { .. } => "abort",
         ServerMessage::Command { .. } => "command",
         ServerMessage::Ping => "ping",
+        ServerMessage::Probe { .. } => "probe",
     }
 }
-const SERVER_KINDS: &[&str] = &["welcome", "fetch", "abort", "command", "ping"];
+const SERVER_KINDS: &[&str] = &["welcome", "fetch", "abort", "command", "ping", "probe"];
 
 /// Parses `text`, serialises the result and checks it equals the fixture as JSON.
 fn round_trip<T: DeserializeOwned + Serialize>(name: &str, text: &str) -> T {
@@ -117,6 +120,7 @@ fn fixtures_decode_to_the_documented_values() {
             tab_id: "3f0b8c2e-5d1a-4e7b-9c6f-0a2b4d6e8f10".to_owned(),
             client: Some("LMArenaApiBridge/2.0.0".to_owned()),
             page: Some("https://lmarena.ai/c/0199f3c2-7a41-7b6e-8d2f-5e4a3b2c1d0e".to_owned()),
+            late_injection: false,
         }
     );
     let chunk: TabMessage = serde_json::from_str(&text("tab_chunk.json")).expect("chunk");
@@ -270,7 +274,8 @@ fn optional_fields_may_be_absent_or_null() {
             protocol: 2,
             tab_id: "t".to_owned(),
             client: None,
-            page: None
+            page: None,
+            late_injection: false,
         }
     );
     let error: TabMessage = serde_json::from_str(

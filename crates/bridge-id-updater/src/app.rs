@@ -148,6 +148,16 @@ async fn capture(
         .map_err(|e| port_failure(args.listen_port, &e))?;
     let port = listener.port();
     let armed = server::start_id_capture(&args.server, config.api_key.as_deref(), port).await?;
+    if armed.late_injection {
+        return Err(Failure::msg(
+            Exit::Own(Own::LateInjection),
+            "the userscript in the LMArena tab was injected after the page started, so it \
+             cannot see the request to capture: in Tampermonkey set Settings → Injection Mode \
+             to \"Instant\" (Chrome/Edge 138+: also turn on \"Allow User Scripts\" for the \
+             extension), reload the tab and run bridge-id-updater again. Or set \
+             \"upstream_flow\": \"evaluation\" in config.jsonc, which needs no captured ids",
+        ));
+    }
     let expected = format!("http://127.0.0.1:{port}{UPDATE_PATH}");
     if let Some(report_to) = armed.report_to.as_deref().filter(|r| *r != expected) {
         say!(

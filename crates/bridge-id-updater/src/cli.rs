@@ -27,6 +27,8 @@ Exit codes:
   8    config.jsonc, models.json or model_endpoint_map.json is missing, unreadable or invalid
   9    --model names a model that is in neither models.json nor model_endpoint_map.json
   10   the capture port (--listen-port) is in use or cannot be opened
+  11   the userscript in the tab was injected too late to capture (Tampermonkey: set
+       Injection Mode to Instant, then reload the tab)
   64   invalid command line
   130  interrupted or cancelled (Ctrl-C, Esc at a prompt)
 

@@ -19,16 +19,24 @@ pub enum Own {
     UnknownModel,
     /// The listener port is taken.
     PortInUse,
+    /// The tab's userscript was injected after the page started, so it cannot capture.
+    LateInjection,
 }
 
 impl bridge_cli::OwnExit for Own {
-    const ALL: &'static [Self] = &[Own::Timeout, Own::UnknownModel, Own::PortInUse];
+    const ALL: &'static [Self] = &[
+        Own::Timeout,
+        Own::UnknownModel,
+        Own::PortInUse,
+        Own::LateInjection,
+    ];
 
     fn code(self) -> u8 {
         match self {
             Own::Timeout => 5,
             Own::UnknownModel => 9,
             Own::PortInUse => 10,
+            Own::LateInjection => 11,
         }
     }
 }

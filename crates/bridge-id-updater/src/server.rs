@@ -21,6 +21,9 @@ pub struct Armed {
     pub tab: Option<u64>,
     /// Where the tab will report.
     pub report_to: Option<String>,
+    /// The tab's userscript started after the page: it cannot see the request to capture.
+    #[serde(default)]
+    pub late_injection: bool,
 }
 
 /// Ask the server at `server` to arm capture, reporting to `listen_port`.

@@ -97,7 +97,7 @@ fn usage_errors_exit_64_and_help_lists_codes() {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
     for code in [
-        "  3 ", "  4 ", "  5 ", "  6 ", "  8 ", "  9 ", "  10 ", "  64 ",
+        "  3 ", "  4 ", "  5 ", "  6 ", "  8 ", "  9 ", "  10 ", "  11 ", "  64 ",
     ] {
         assert!(help.contains(code), "{code:?} missing from --help");
     }

@@ -321,3 +321,17 @@ fn taken_port_exits_10_before_arming_the_tab() {
         None
     );
 }
+
+#[test]
+fn late_injected_userscript_exits_11_instead_of_waiting() {
+    let server = Server::start(API_KEY);
+    // It would even report ids, but a late userscript cannot see the page's request.
+    let _tab = server.tab_with(Some((SESSION, MESSAGE)), true);
+    let dir = config_dir();
+    let mut cmd = updater(dir.path());
+    cmd.args(["--server", &server.url(), "--yes", "--timeout", "30"])
+        .args(["--listen-port", &free_port().to_string()]);
+    let error = assert_fails_unchanged(&mut cmd, dir.path(), 11);
+    assert!(error.contains("injected after the page started"), "{error}");
+    assert!(error.contains("Injection Mode"), "{error}");
+}

@@ -96,12 +96,13 @@ impl ApiError {
         .with_code("request_too_large")
     }
 
-    pub(crate) fn no_tab() -> Self {
+    /// No tab is connected; `custom_url` is the server URL the userscript must use when it
+    /// is not its default.
+    pub(crate) fn no_tab(custom_url: Option<&str>) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "service_unavailable",
-            "No LMArena tab is connected. Open https://lmarena.ai in your browser with the \
-             LMArenaApiBridge userscript enabled, then retry.",
+            format!("{} Then retry.", crate::guide::connect_advice(custom_url)),
         )
         .with_code("no_tab_connected")
         .with_retry_after(5)
@@ -222,7 +223,7 @@ impl ApiError {
 impl From<JobError> for ApiError {
     fn from(e: JobError) -> Self {
         match e {
-            JobError::NoTab => Self::no_tab(),
+            JobError::NoTab { custom_url } => Self::no_tab(custom_url.as_deref()),
             JobError::AllChallenged => {
                 Self::from_upstream(&UpstreamError::Challenge).with_retry_after(30)
             }

@@ -9,6 +9,7 @@
 //!   error becomes the client's error.
 //! - `request`: the request layer: prepare (model, sessions, upstream requests) and start the
 //!   jobs; the `evaluation` flow (continuation, fresh fallback, recording).
+//! - [`doctor`]: readiness checks (`bridge-server doctor`, `/status` `ready`, the probe).
 //! - `ws`: the tabs' WebSocket (`/ws`).
 //! - `error`: the OpenAI-shaped error the client sees (`From<JobError>` is the one
 //!   conversion of job failures).
@@ -20,6 +21,7 @@
 //! - `stats`: request statistics and Prometheus metrics for `/status` and `/metrics`.
 //! - `output`: OpenAI chunks and SSE framing.
 //! - [`pool`]: the tab pool, leases, queue, job routing.
+//! - `guide`: advice for a person (how a tab connects, why a chat cannot be served).
 //! - `clock`: wall-clock time.
 //!
 //! [`run`] serves on a given listener until a shutdown future resolves, so tests start the
@@ -29,7 +31,9 @@ mod answer;
 pub mod autoupdate;
 mod clock;
 mod conversations;
+pub mod doctor;
 mod error;
+mod guide;
 mod output;
 pub mod pool;
 mod relay;
@@ -78,7 +82,8 @@ fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/internal/request_model_update",
             web::post().to(routes::internal::request_model_update),
-        );
+        )
+        .route("/internal/doctor", web::post().to(routes::doctor::doctor));
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
@@ -133,6 +138,9 @@ pub async fn run(
     } else {
         None
     };
+    if let Ok(addr) = listener.local_addr() {
+        state.set_listen_addr(addr);
+    }
     let grace = state.options().shutdown_grace;
     let data = web::Data::new(state.clone());
     let server = HttpServer::new(move || {

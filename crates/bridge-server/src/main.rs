@@ -14,23 +14,48 @@ const BIN_NAME: &str = env!("CARGO_PKG_NAME");
 #[command(version, about)]
 struct Args {
     /// Directory holding config.jsonc, models.json and model_endpoint_map.json.
-    #[arg(long, env = "BRIDGE_CONFIG_DIR", default_value = "config")]
+    #[arg(
+        long,
+        global = true,
+        env = "BRIDGE_CONFIG_DIR",
+        default_value = "config"
+    )]
     config_dir: std::path::PathBuf,
     /// Address to listen on (overrides the config key `host`).
-    #[arg(long)]
+    #[arg(long, global = true)]
     host: Option<String>,
     /// Port to listen on (overrides the config key `port`).
-    #[arg(long)]
+    #[arg(long, global = true)]
     port: Option<u16>,
     /// Do not look for a newer release at startup.
     #[arg(long, env = "BRIDGE_NO_UPDATE_CHECK", value_parser = clap::builder::FalseyValueParser::new())]
     no_update_check: bool,
     #[command(flatten)]
     update: bridge_update::UpdateFlags,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Cmd {
+    /// Check whether a chat would work: config files, port, the running server's tab, the
+    /// flow in use. Exit code 0 only when every check passes.
+    Doctor,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
+    if let Some(Cmd::Doctor) = args.command {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        return Ok(runtime.block_on(bridge_server::doctor::cli::run(
+            &args.config_dir,
+            args.host.clone(),
+            args.port,
+        )));
+    }
     if let Some(action) = args.update.action() {
         return Ok(bridge_update::run_cli(
             action,

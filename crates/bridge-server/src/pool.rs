@@ -35,8 +35,30 @@ pub(crate) enum JobEvent {
     },
     /// Answer to a page-source command.
     PageSource(String),
+    /// Answer to a `probe`.
+    Probe(ProbeOutcome),
     /// The tab's connection closed.
     TabLost,
+}
+
+/// What a tab found when probed: the same-origin GET and the reCAPTCHA token.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct ProbeOutcome {
+    pub(crate) ok: bool,
+    pub(crate) status: Option<u16>,
+    pub(crate) recaptcha: bool,
+    pub(crate) message: Option<String>,
+}
+
+/// What a tab said about itself in `hello`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TabHello {
+    pub(crate) tab_id: String,
+    pub(crate) page: Option<String>,
+    pub(crate) origin: String,
+    /// `client` of hello: the userscript's name and version.
+    pub(crate) client: Option<String>,
+    pub(crate) late_injection: bool,
 }
 
 type Routes = Arc<Mutex<HashMap<JobId, mpsc::UnboundedSender<JobEvent>>>>;
@@ -107,9 +129,7 @@ impl TabLink {
 #[derive(Debug)]
 struct TabEntry {
     link: TabLink,
-    tab_id: String,
-    page: Option<String>,
-    origin: String,
+    hello: TabHello,
     challenged: bool,
     in_flight: usize,
     /// Jobs ever granted; breaks ties so sequential requests alternate between tabs.
@@ -157,6 +177,10 @@ pub struct TabSnapshot {
     pub tab_id: String,
     pub page: Option<String>,
     pub origin: String,
+    /// The userscript's name and version (`client` of hello).
+    pub client: Option<String>,
+    /// The userscript started after the page: it cannot capture ids in this tab.
+    pub late_injection: bool,
     pub state: TabState,
     pub in_flight: usize,
     pub served: u64,
@@ -196,22 +220,14 @@ impl TabPool {
     }
 
     /// Adds a tab that said hello.
-    pub(crate) fn add_tab(
-        &self,
-        link: TabLink,
-        tab_id: String,
-        page: Option<String>,
-        origin: String,
-    ) {
+    pub(crate) fn add_tab(&self, link: TabLink, hello: TabHello) {
         let now = Instant::now();
         let mut inner = lock(&self.inner);
         inner.tabs.insert(
             link.conn,
             TabEntry {
                 link,
-                tab_id,
-                page,
-                origin,
+                hello,
                 challenged: false,
                 in_flight: 0,
                 granted: 0,
@@ -282,9 +298,11 @@ impl TabPool {
             .values()
             .map(|t| TabSnapshot {
                 conn: t.link.conn,
-                tab_id: t.tab_id.clone(),
-                page: t.page.clone(),
-                origin: t.origin.clone(),
+                tab_id: t.hello.tab_id.clone(),
+                page: t.hello.page.clone(),
+                origin: t.hello.origin.clone(),
+                client: t.hello.client.clone(),
+                late_injection: t.hello.late_injection,
                 state: if t.challenged {
                     TabState::Challenged
                 } else if t.in_flight >= inner.max_per_tab {
@@ -299,6 +317,11 @@ impl TabPool {
                 last_seen_secs: now.duration_since(t.last_seen).as_secs(),
             })
             .collect()
+    }
+
+    /// The snapshot of one tab, if it is still connected.
+    pub(crate) fn snapshot_of(&self, conn: ConnId) -> Option<TabSnapshot> {
+        self.snapshot().into_iter().find(|t| t.conn == conn)
     }
 
     /// The link of any ready tab (for commands that need no slot), least busy first.
@@ -582,9 +605,11 @@ mod tests {
         let (link, rx) = TabLink::new(conn);
         pool.add_tab(
             link,
-            format!("tab-{conn}"),
-            None,
-            "https://lmarena.ai".into(),
+            TabHello {
+                tab_id: format!("tab-{conn}"),
+                origin: "https://lmarena.ai".into(),
+                ..TabHello::default()
+            },
         );
         rx
     }

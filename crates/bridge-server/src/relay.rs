@@ -51,8 +51,10 @@ pub(crate) enum TimeoutKind {
 /// What went wrong with a job (or with the answer built from it).
 #[derive(Debug, Clone)]
 pub(crate) enum JobError {
-    /// No tab is connected.
-    NoTab,
+    /// No tab is connected; the server URL the userscript must use, when not its default.
+    NoTab {
+        custom_url: Option<String>,
+    },
     /// Every connected tab is stuck on a Cloudflare challenge.
     AllChallenged,
     /// The wait queue is full; retry after this many seconds.
@@ -92,10 +94,12 @@ pub(crate) enum JobError {
 }
 
 impl JobError {
-    fn from_acquire(e: AcquireError, config: &Config) -> Self {
+    fn from_acquire(e: AcquireError, state: &AppState, config: &Config) -> Self {
         let retry_after = config.queue_timeout_seconds.clamp(1, 30);
         match e {
-            AcquireError::NoTab => JobError::NoTab,
+            AcquireError::NoTab => JobError::NoTab {
+                custom_url: state.custom_userscript_url(),
+            },
             AcquireError::AllChallenged => JobError::AllChallenged,
             AcquireError::QueueFull => JobError::QueueFull { retry_after },
             AcquireError::Timeout => JobError::QueueTimeout { retry_after },
@@ -105,7 +109,7 @@ impl JobError {
     /// How a request that ended with this error is counted.
     pub(crate) fn outcome(&self) -> Outcome {
         match self {
-            JobError::NoTab => Outcome::NoTab,
+            JobError::NoTab { .. } => Outcome::NoTab,
             JobError::QueueFull { .. } => Outcome::QueueFull,
             JobError::QueueTimeout { .. } => Outcome::QueueTimeout,
             JobError::AllChallenged => Outcome::Unavailable,
@@ -156,7 +160,7 @@ async fn take_lease(
     let acquired = state
         .pool()
         .acquire(dispatch.session_key.clone(), retry)
-        .map_err(|e| JobError::from_acquire(e, &config))?;
+        .map_err(|e| JobError::from_acquire(e, state, &config))?;
     match acquired {
         Acquired::Ready(lease) => Ok(lease),
         Acquired::Queued(waiting) => {
@@ -167,7 +171,7 @@ async fn take_lease(
             waiting
                 .wait(timeout)
                 .await
-                .map_err(|e| JobError::from_acquire(e, &config))
+                .map_err(|e| JobError::from_acquire(e, state, &config))
         }
     }
 }
@@ -337,7 +341,7 @@ impl RelayJob {
                     self.guard.finish();
                     return Some(Err(self.fail(JobError::TabDisconnected)));
                 }
-                Some(JobEvent::Head { .. }) | Some(JobEvent::PageSource(_)) => {}
+                Some(JobEvent::Head { .. } | JobEvent::PageSource(_) | JobEvent::Probe(_)) => {}
             }
         }
     }
@@ -412,7 +416,7 @@ async fn wait_head(
                 ));
             }
             Some(JobEvent::TabLost) | None => return HeadOutcome::Lost,
-            Some(JobEvent::PageSource(_)) => {}
+            Some(JobEvent::PageSource(_) | JobEvent::Probe(_)) => {}
         }
     }
 }
@@ -472,7 +476,7 @@ mod tests {
     fn outcomes_and_statuses_of_job_errors() {
         let message = || "m".to_owned();
         let cases = [
-            (JobError::NoTab, Outcome::NoTab, 503),
+            (JobError::NoTab { custom_url: None }, Outcome::NoTab, 503),
             (JobError::AllChallenged, Outcome::Unavailable, 503),
             (
                 JobError::QueueFull { retry_after: 1 },

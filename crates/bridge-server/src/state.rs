@@ -1,13 +1,14 @@
 //! Shared server state: the current config and model registry (swapped whole on reload),
 //! the tab pool, and the shutdown signal.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use bridge_core::config::{self, Config};
-use bridge_core::models::{Registry, RoundRobin};
+use bridge_core::models::{config_problems, Registry, RoundRobin};
 use tokio::sync::watch;
 
 use crate::conversations::Conversations;
@@ -64,10 +65,20 @@ pub fn load_dir(dir: &Path) -> Result<Loaded, String> {
     let path = config::config_file(dir);
     let (config, warnings) = config::load_config(&path).map_err(|e| e.to_string())?;
     let registry = Registry::load(dir).map_err(|e| e.to_string())?;
+    // Config that loads but cannot work is named at startup, on reload and on /status.
+    let warnings = warnings
+        .iter()
+        .map(ToString::to_string)
+        .chain(
+            config_problems(&config, &registry)
+                .iter()
+                .map(|p| format!("{p}; {}", p.fix())),
+        )
+        .collect();
     Ok(Loaded {
         config,
         registry,
-        warnings: warnings.iter().map(ToString::to_string).collect(),
+        warnings,
     })
 }
 
@@ -83,6 +94,8 @@ struct Shared {
     options: ServerOptions,
     started: Instant,
     next_conn: AtomicU64,
+    /// The address [`crate::run`] serves on, once it does.
+    listen_addr: OnceLock<SocketAddr>,
     shutdown_tx: watch::Sender<bool>,
 }
 
@@ -116,6 +129,7 @@ impl AppState {
                 options,
                 started: Instant::now(),
                 next_conn: AtomicU64::new(1),
+                listen_addr: OnceLock::new(),
                 shutdown_tx,
             }),
         }
@@ -161,6 +175,25 @@ impl AppState {
 
     pub(crate) fn uptime(&self) -> Duration {
         self.shared.started.elapsed()
+    }
+
+    /// Notes the address the server listens on (the first call wins).
+    pub(crate) fn set_listen_addr(&self, addr: SocketAddr) {
+        let _ = self.shared.listen_addr.set(addr);
+    }
+
+    /// The WebSocket URL the userscript must use to reach this server.
+    pub(crate) fn userscript_url(&self) -> String {
+        match self.shared.listen_addr.get() {
+            Some(addr) => crate::guide::userscript_url(*addr),
+            None => crate::guide::DEFAULT_USERSCRIPT_URL.to_owned(),
+        }
+    }
+
+    /// [`Self::userscript_url`] when it is not the userscript's default, which a person must
+    /// then set in the userscript.
+    pub(crate) fn custom_userscript_url(&self) -> Option<String> {
+        Some(self.userscript_url()).filter(|u| u != crate::guide::DEFAULT_USERSCRIPT_URL)
     }
 
     pub(crate) fn next_conn_id(&self) -> u64 {

@@ -10,7 +10,7 @@ use actix_ws::AggregatedMessage;
 use bridge_core::protocol::{ChunkFrame, ServerMessage, TabMessage, PROTOCOL_VERSION};
 
 use crate::error::ApiError;
-use crate::pool::{JobEvent, TabLink};
+use crate::pool::{JobEvent, ProbeOutcome, TabHello, TabLink};
 use crate::state::AppState;
 
 /// Largest frame accepted from a tab (page sources can be a few MB).
@@ -151,6 +151,7 @@ async fn handle_frame(
             tab_id,
             client,
             page,
+            late_injection,
         } => {
             if protocol != PROTOCOL_VERSION {
                 tracing::warn!(
@@ -180,9 +181,21 @@ async fn handle_frame(
                 return false;
             }
             tracing::info!(conn = link.conn, client = ?client, "tab ready");
-            state
-                .pool()
-                .add_tab(link.clone(), tab_id, page, origin.to_owned());
+            if late_injection {
+                tracing::warn!(
+                    conn = link.conn,
+                    "the userscript in this tab started after the page: id capture cannot work \
+                     there (set Tampermonkey's injection mode to instant, see the README)"
+                );
+            }
+            let hello = TabHello {
+                tab_id,
+                page,
+                origin: origin.to_owned(),
+                client,
+                late_injection,
+            };
+            state.pool().add_tab(link.clone(), hello);
             *registered = true;
             state.stats().tab_connected();
         }
@@ -221,6 +234,21 @@ async fn handle_frame(
             link.route(id, JobEvent::PageSource(html));
         }
         TabMessage::Pong => state.pool().touch(link.conn),
+        TabMessage::ProbeResult {
+            id,
+            ok,
+            status,
+            recaptcha,
+            message,
+        } => {
+            let outcome = ProbeOutcome {
+                ok,
+                status,
+                recaptcha,
+                message,
+            };
+            link.route(id, JobEvent::Probe(outcome));
+        }
     }
     true
 }

@@ -232,6 +232,9 @@ async fn page_shows_the_tab_and_updates_when_a_request_completes() {
         "{tabs}"
     );
     assert!(tabs.contains("served 0"), "{tabs}");
+    assert!(tabs.contains("FakeTab/test"), "{tabs}");
+    page.wait_for("the checklist", &js_has("#ready-pill", "yes"))
+        .await;
     assert_eq!(
         page.eval("document.getElementById('notab').hidden").await,
         true
@@ -287,6 +290,23 @@ async fn page_without_a_tab_says_what_to_do() {
         "{help}"
     );
     assert!(page.text_of("#conn").await.contains("no tab"));
+    // The checklist says what is missing, and the server URL the userscript must use
+    // (the test server is never on the default port) is there to copy.
+    page.wait_for("the checklist", &js_has("#ready-list", "✗ tab"))
+        .await;
+    assert_eq!(
+        page.eval("document.getElementById('ws-url-box').hidden")
+            .await,
+        false
+    );
+    assert_eq!(
+        page.text_of("#ws-url").await,
+        format!("ws://127.0.0.1:{}/ws", server.port)
+    );
+    page.eval("document.getElementById('ws-url-copy').click()")
+        .await;
+    page.wait_for("the copy", &js_has("#copied", "ws://127.0.0.1"))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

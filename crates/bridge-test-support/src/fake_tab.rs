@@ -97,6 +97,32 @@ pub struct FakeTabOptions {
     /// Sent as the capture after `activate_id_capture` (session id, message id), if any.
     pub capture: Option<(String, String)>,
     pub protocol: u32,
+    /// Said in `hello`: the userscript was injected after the page started.
+    pub late_injection: bool,
+    /// How `probe` frames are answered (`None`: stay silent, for timeout tests).
+    pub probe: Option<ProbeReply>,
+}
+
+/// The fake tab's answer to a `probe`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeReply {
+    /// HTTP status of the GET; `None` for a network failure.
+    pub status: Option<u16>,
+    /// Whether minting a reCAPTCHA token works (when one is asked for).
+    pub recaptcha: bool,
+    /// The tab's explanation of a failure.
+    pub message: Option<String>,
+}
+
+impl ProbeReply {
+    /// A tab that reaches the site and mints tokens.
+    pub fn healthy() -> Self {
+        Self {
+            status: Some(200),
+            recaptcha: true,
+            message: None,
+        }
+    }
 }
 
 impl FakeTabOptions {
@@ -110,6 +136,8 @@ impl FakeTabOptions {
             answer_page_source: true,
             capture: None,
             protocol: bridge_core::protocol::PROTOCOL_VERSION,
+            late_injection: false,
+            probe: Some(ProbeReply::healthy()),
         }
     }
 }
@@ -170,6 +198,7 @@ impl FakeTab {
             tab_id: opts.tab_id.clone(),
             client: Some("FakeTab/test".to_owned()),
             page: Some("https://lmarena.ai/".to_owned()),
+            late_injection: opts.late_injection,
         };
         send(&mut sink, &hello)
             .await
@@ -330,6 +359,17 @@ async fn run(
                     ServerMessage::Command { command: Command::ActivateIdCapture, report_to: Some(url), .. } => {
                         if let Some((s, m)) = opts.capture.clone() {
                             tokio::spawn(post_capture(url, s, m));
+                        }
+                    }
+                    ServerMessage::Probe { id, recaptcha_action, .. } => {
+                        if let Some(p) = &opts.probe {
+                            let _ = out_tx.send(Out::Frame(TabMessage::ProbeResult {
+                                id,
+                                ok: p.status.is_some_and(|s| (200..300).contains(&s)),
+                                status: p.status,
+                                recaptcha: recaptcha_action.is_some() && p.recaptcha,
+                                message: p.message.clone(),
+                            }));
                         }
                     }
                     _ => {}

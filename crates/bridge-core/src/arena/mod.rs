@@ -10,6 +10,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// The page a readiness probe GETs through the tab: same-origin, harmless, needs no token.
+pub const PROBE_PATH: &str = "/";
+/// The reCAPTCHA action a readiness probe mints a (discarded) token for: the chat's own.
+pub const PROBE_RECAPTCHA_ACTION: &str = evaluation::RECAPTCHA_ACTION;
+
 /// One complete upstream HTTP request, as the tab will perform it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpstreamRequest {

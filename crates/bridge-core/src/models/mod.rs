@@ -10,6 +10,8 @@
 //! - `choice`: [`choose_session`] / [`choose_sessions`] pick the captured session(s) for a
 //!   request from the model's pool through an injectable [`PoolStrategy`], falling back to the
 //!   global ids of `config.jsonc` only when `use_default_ids_if_mapping_not_found` allows it.
+//! - `problems`: [`config_problems`], configuration that loads but cannot work (placeholder
+//!   ids under the `retry` flow, ids that are not UUIDs, models without an id).
 //! - `json_file`: the JSONC reading and order-keeping writing both files share.
 //!
 //! Both files are read with the same JSONC dialect as `config.jsonc`, and can be written back
@@ -23,6 +25,7 @@ mod catalog;
 mod choice;
 mod endpoint_map;
 mod json_file;
+mod problems;
 mod registry;
 #[cfg(test)]
 mod test_fixtures;
@@ -32,6 +35,7 @@ pub use choice::{
     choose_session, choose_sessions, PoolStrategy, RoundRobin, SessionError, SessionPick,
 };
 pub use endpoint_map::EndpointMap;
+pub use problems::{config_problems, ConfigProblem};
 pub use registry::{Registry, ResolveError, ResolvedModel};
 
 /// Model id written for image models that have none (`"null:image"`), as the original did.

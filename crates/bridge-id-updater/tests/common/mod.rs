@@ -108,8 +108,14 @@ impl Server {
 
     /// A connected fake tab that reports `capture` when armed (or never, with `None`).
     pub(crate) fn tab(&self, capture: Option<(&str, &str)>) -> FakeTab {
+        self.tab_with(capture, false)
+    }
+
+    /// Like [`Self::tab`]; `late_injection` is what the tab says about its userscript.
+    pub(crate) fn tab_with(&self, capture: Option<(&str, &str)>, late_injection: bool) -> FakeTab {
         let mut opts = FakeTabOptions::new(self.port);
         opts.capture = capture.map(|(s, m)| (s.to_owned(), m.to_owned()));
+        opts.late_injection = late_injection;
         let handler: Handler = Arc::new(|_| Reply::Hang);
         let before = self.state.pool().tab_count();
         let tab = self

@@ -175,6 +175,8 @@ mod tests {
             },
         };
         assert!(!continuation_rejected(&server));
-        assert!(!continuation_rejected(&JobError::NoTab));
+        assert!(!continuation_rejected(&JobError::NoTab {
+            custom_url: None
+        }));
     }
 }

@@ -13,12 +13,13 @@ use bridge_core::arena::evaluation::answer_side;
 use bridge_core::arena::retry::{build_retry_request, RandomIds, RetryContext};
 use bridge_core::arena::stream::Participant;
 use bridge_core::config::UpstreamFlow;
-use bridge_core::models::{choose_sessions, ModelKind};
+use bridge_core::models::{choose_sessions, ModelKind, SessionError};
 use bridge_core::openai::ChatCompletionRequest;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::error::ApiError;
+use crate::guide;
 use crate::relay::Dispatch;
 use crate::state::AppState;
 use crate::stats::RequestTrack;
@@ -56,9 +57,8 @@ pub(crate) fn prepare(
             .map(|(dispatch, followup)| Planned::new(dispatch, followup))
             .collect()
     } else {
-        let picks = choose_sessions(&model, &config, state.strategy(), n).map_err(|e| {
-            ApiError::invalid_request(e.to_string()).with_code("session_not_configured")
-        })?;
+        let picks = choose_sessions(&model, &config, state.strategy(), n)
+            .map_err(|e| unservable(state, &e))?;
         let now = time::OffsetDateTime::now_utc();
         let mut jobs = Vec::with_capacity(picks.len());
         for pick in &picks {
@@ -84,6 +84,21 @@ pub(crate) fn prepare(
         kind: model.kind,
         jobs,
     })
+}
+
+/// The error for a `retry` request without a usable session: every reason it cannot be
+/// served, a missing tab first.
+fn unservable(state: &AppState, err: &SessionError) -> ApiError {
+    let mut reasons = Vec::with_capacity(2);
+    if state.pool().tab_count() == 0 {
+        reasons.push(guide::connect_advice(
+            state.custom_userscript_url().as_deref(),
+        ));
+    }
+    reasons.push(guide::session_advice(err));
+    ApiError::invalid_request(guide::reasons(&reasons))
+        .with_code("session_not_configured")
+        .no_retry()
 }
 
 /// Starts every job of a prepared request as its own task, in the caller's span (the

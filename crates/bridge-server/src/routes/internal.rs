@@ -16,7 +16,12 @@ use crate::state::AppState;
 /// Default port of bridge-id-updater's capture listener.
 pub(crate) const DEFAULT_CAPTURE_PORT: u16 = 5103;
 
-fn check_caller(req: &HttpRequest) -> Result<(), ApiError> {
+/// The no-tab error, with the server URL the userscript must use when it is not its default.
+pub(crate) fn no_tab(state: &AppState) -> ApiError {
+    ApiError::no_tab(state.custom_userscript_url().as_deref())
+}
+
+pub(crate) fn check_caller(req: &HttpRequest) -> Result<(), ApiError> {
     let loopback = req.peer_addr().is_some_and(|a| a.ip().is_loopback());
     if !loopback || req.headers().contains_key(header::ORIGIN) {
         return Err(ApiError::new(
@@ -53,20 +58,27 @@ pub(crate) async fn start_id_capture(
             ApiError::invalid_request("listen_port must not be 0").with_param("listen_port")
         );
     }
-    let link = state.pool().any_ready_tab().ok_or_else(ApiError::no_tab)?;
+    let link = state.pool().any_ready_tab().ok_or_else(|| no_tab(&state))?;
     let report_to = format!("http://127.0.0.1:{port}/update");
     if !link.send(&ServerMessage::Command {
         command: Command::ActivateIdCapture,
         id: None,
         report_to: Some(report_to.clone()),
     }) {
-        return Err(ApiError::no_tab());
+        return Err(no_tab(&state));
     }
     tracing::info!(tab = link.conn, port, "id capture armed in a tab");
+    // A userscript injected after the page started cannot see the page's requests: say so,
+    // so the CLI does not wait for a capture that cannot come.
+    let late_injection = state
+        .pool()
+        .snapshot_of(link.conn)
+        .is_some_and(|t| t.late_injection);
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": "ok",
         "tab": link.conn,
         "report_to": report_to,
+        "late_injection": late_injection,
     })))
 }
 
@@ -75,7 +87,7 @@ pub(crate) async fn request_model_update(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     check_caller(&req)?;
-    let link = state.pool().any_ready_tab().ok_or_else(ApiError::no_tab)?;
+    let link = state.pool().any_ready_tab().ok_or_else(|| no_tab(&state))?;
     let (mut guard, mut rx) = start_job_on(state.pool(), &link, |id| ServerMessage::Command {
         command: Command::SendPageSource,
         id: Some(id),

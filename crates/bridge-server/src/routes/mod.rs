@@ -2,6 +2,7 @@
 //! parse, call the request layer (or the pool, for internal routes) and render.
 
 pub(crate) mod chat;
+pub(crate) mod doctor;
 pub(crate) mod images;
 pub(crate) mod internal;
 pub(crate) mod models;

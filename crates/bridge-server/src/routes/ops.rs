@@ -36,6 +36,9 @@ pub(crate) async fn status(state: web::Data<AppState>) -> HttpResponse {
             "api_key_required": config.api_key.is_some(),
             "evaluation_history": state.conversations().size(),
             "tabs": state.pool().snapshot(),
+            "ready": crate::doctor::ready_checks(&state),
+            "userscript_url": state.userscript_url(),
+            "userscript_url_is_default": state.custom_userscript_url().is_none(),
             "queue": state.pool().queue_len(),
             "in_flight": stats.in_flight,
             "counts": {
