@@ -94,6 +94,7 @@ async fn handshake(port: u16) -> anyhow::Result<Ws> {
         tab_id: uuid::Uuid::new_v4().to_string(),
         client: Some(TAB_CLIENT.to_owned()),
         page: Some(TAB_PAGE.to_owned()),
+        api_key: None,
     })))
     .await?;
     let welcome = tokio::time::timeout(WELCOME_TIMEOUT, async {

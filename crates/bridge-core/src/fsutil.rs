@@ -144,7 +144,10 @@ mod tests {
         let link = dir.path().join("config.jsonc");
         std::os::unix::fs::symlink("dotfiles/config.jsonc", &link).unwrap();
         write_atomic(&link, b"new").unwrap();
-        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
         assert_eq!(std::fs::read_dir(&real_dir).unwrap().count(), 1);
     }

@@ -91,6 +91,10 @@ pub enum TabMessage {
         client: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         page: Option<String>,
+        /// The server's `api_key`, when one is set (the userscript reads it from its
+        /// localStorage); a tab from outside loopback needs it to be admitted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        api_key: Option<String>,
     },
     /// Upstream response head.
     Response {

@@ -117,6 +117,7 @@ fn fixtures_decode_to_the_documented_values() {
             tab_id: "3f0b8c2e-5d1a-4e7b-9c6f-0a2b4d6e8f10".to_owned(),
             client: Some("LMArenaApiBridge/2.0.0".to_owned()),
             page: Some("https://lmarena.ai/c/0199f3c2-7a41-7b6e-8d2f-5e4a3b2c1d0e".to_owned()),
+            api_key: None,
         }
     );
     let chunk: TabMessage = serde_json::from_str(&text("tab_chunk.json")).expect("chunk");
@@ -270,7 +271,8 @@ fn optional_fields_may_be_absent_or_null() {
             protocol: 2,
             tab_id: "t".to_owned(),
             client: None,
-            page: None
+            page: None,
+            api_key: None,
         }
     );
     let error: TabMessage = serde_json::from_str(

@@ -10,6 +10,8 @@
 //! - `request`: the request layer: prepare (model, sessions, upstream requests) and start the
 //!   jobs; the `evaluation` flow (continuation, fresh fallback, recording).
 //! - `ws`: the tabs' WebSocket (`/ws`).
+//! - `guard`: pure checks of the gate and `/ws`: Host, JSON POSTs and their Origin, reload
+//!   safety, tab admission.
 //! - `error`: the OpenAI-shaped error the client sees (`From<JobError>` is the one
 //!   conversion of job failures).
 //! - `relay`: running one upstream request on a tab (lease, retries, timeouts, parsing) and
@@ -30,6 +32,7 @@ pub mod autoupdate;
 mod clock;
 mod conversations;
 mod error;
+mod guard;
 mod output;
 pub mod pool;
 mod relay;
@@ -46,6 +49,7 @@ use std::net::TcpListener;
 
 use actix_web::{middleware, web, App, HttpServer};
 
+pub use guard::{check_reload, tab_admitted};
 pub use state::{load_dir, AppState, Loaded, ServerOptions};
 
 use crate::error::ApiError;
@@ -133,6 +137,9 @@ pub async fn run(
     } else {
         None
     };
+    if let Ok(addr) = listener.local_addr() {
+        state.set_bound(addr.ip());
+    }
     let grace = state.options().shutdown_grace;
     let data = web::Data::new(state.clone());
     let server = HttpServer::new(move || {

@@ -10,6 +10,7 @@
 //! - `choice`: [`choose_session`] / [`choose_sessions`] pick the captured session(s) for a
 //!   request from the model's pool through an injectable [`PoolStrategy`], falling back to the
 //!   global ids of `config.jsonc` only when `use_default_ids_if_mapping_not_found` allows it.
+//! - `ids`: [`check_ids`], every loaded session/message id is a UUID or "not configured".
 //! - `json_file`: the JSONC reading and order-keeping writing both files share.
 //!
 //! Both files are read with the same JSONC dialect as `config.jsonc`, and can be written back
@@ -22,6 +23,7 @@ use crate::config::{BattleTarget, Mode, UpstreamFlow};
 mod catalog;
 mod choice;
 mod endpoint_map;
+mod ids;
 mod json_file;
 mod registry;
 #[cfg(test)]
@@ -32,6 +34,7 @@ pub use choice::{
     choose_session, choose_sessions, PoolStrategy, RoundRobin, SessionError, SessionPick,
 };
 pub use endpoint_map::EndpointMap;
+pub use ids::{check_ids, id_acceptable, BadId};
 pub use registry::{Registry, ResolveError, ResolvedModel};
 
 /// Model id written for image models that have none (`"null:image"`), as the original did.
