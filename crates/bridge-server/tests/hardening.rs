@@ -311,7 +311,7 @@ async fn a_client_that_stops_reading_frees_the_slot_at_the_idle_timeout() {
         "a0:{}",
         serde_json::to_string(&"x".repeat(16 * 1024)).unwrap()
     );
-    let lines: Vec<&str> = std::iter::repeat(line.as_str()).take(4096).collect();
+    let lines: Vec<&str> = std::iter::repeat_n(line.as_str(), 4096).collect();
     let big = Reply::lines(&lines);
     let calls = std::sync::atomic::AtomicUsize::new(0);
     let _tab = server
