@@ -24,6 +24,12 @@
  * - Server URL: default `ws://127.0.0.1:5102/ws`. To change it, set the localStorage key
  *   `lmarenaBridge.serverUrl` on the LMArena page (DevTools console:
  *   `localStorage.setItem('lmarenaBridge.serverUrl', 'ws://127.0.0.1:5102/ws')`) and reload.
+ *   Only loopback servers (127.0.0.1, localhost, [::1]) are used without asking; another
+ *   host is used after you confirm it once in a prompt (the confirmed host is remembered in
+ *   `lmarenaBridge.confirmedHost`).
+ * - API key: when the server has an `api_key`, set it in `lmarenaBridge.apiKey`
+ *   (`localStorage.setItem('lmarenaBridge.apiKey', 'sk-…')`); it is sent in the `hello`
+ *   frame, never in the URL. A tab on another machine needs it to be admitted.
  *   If the userscript manager offers `GM_registerMenuCommand` (it does not under
  *   `@grant none`), a menu command does the same.
  * - Title indicator (prefix of the tab title): `✅ ` connected to the server, `🎯 ` id capture
@@ -44,6 +50,9 @@
   const PROTOCOL = 2;
   const DEFAULT_SERVER_URL = 'ws://127.0.0.1:5102/ws';
   const SERVER_URL_KEY = 'lmarenaBridge.serverUrl';
+  const CONFIRMED_HOST_KEY = 'lmarenaBridge.confirmedHost';
+  const API_KEY_KEY = 'lmarenaBridge.apiKey';
+  const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
   const DEFAULT_REPORT_TO = 'http://127.0.0.1:5103/update';
   const ALLOWED_PATH_PREFIXES = ['/nextjs-api/', '/api/'];
   const ALLOWED_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
@@ -95,17 +104,49 @@
     }
   }
 
-  function serverUrl() {
-    let stored = null;
+  function storageGet(key) {
     try {
-      stored = localStorage.getItem(SERVER_URL_KEY);
-    } catch (_) { /* storage blocked: use the default */ }
+      return localStorage.getItem(key);
+    } catch (_) {
+      return null; // storage blocked
+    }
+  }
+
+  // A server off this machine sees every prompt: it is used only once the person has
+  // confirmed its host in a visible prompt (remembered per host).
+  function hostConfirmed(url) {
+    const host = new URL(url).host.toLowerCase();
+    if (LOOPBACK_HOSTS.includes(new URL(url).hostname.toLowerCase())) return true;
+    if (storageGet(CONFIRMED_HOST_KEY) === host) return true;
+    const ok = window.confirm(
+      'LMArena Bridge: send your LMArena prompts and answers to the bridge server at ' + host +
+      ' (not this computer)? Only confirm if you run that server yourself.');
+    if (ok) {
+      try { localStorage.setItem(CONFIRMED_HOST_KEY, host); } catch (_) { /* not remembered */ }
+    }
+    return ok;
+  }
+
+  function serverUrl() {
+    const stored = storageGet(SERVER_URL_KEY);
     if (stored) {
       const url = validServerUrl(stored.trim());
-      if (url) return url;
-      log.warn('ignoring invalid ' + SERVER_URL_KEY + ' (want ws:// or wss://), using ' + DEFAULT_SERVER_URL);
+      if (url && hostConfirmed(url)) return url;
+      if (url) {
+        log.warn('server ' + new URL(url).host + ' was not confirmed, using ' + DEFAULT_SERVER_URL);
+      } else {
+        log.warn('ignoring invalid ' + SERVER_URL_KEY + ' (want ws:// or wss://), using ' + DEFAULT_SERVER_URL);
+      }
     }
     return DEFAULT_SERVER_URL;
+  }
+
+  function helloFrame() {
+    const hello = { type: 'hello', protocol: PROTOCOL, tab_id: tabId, client: CLIENT, page: location.href };
+    const key = storageGet(API_KEY_KEY);
+    if (key && key.trim()) hello.api_key = key.trim();
+    if (lateInjection) hello.late_injection = true;
+    return hello;
   }
 
   function registerMenu() {
@@ -217,9 +258,7 @@
     socket = ws;
     ws.addEventListener('open', () => {
       if (socket !== ws) return;
-      const hello = { type: 'hello', protocol: PROTOCOL, tab_id: tabId, client: CLIENT, page: location.href };
-      if (lateInjection) hello.late_injection = true;
-      send(hello);
+      send(helloFrame());
     });
     ws.addEventListener('message', (event) => {
       if (socket !== ws) return;

@@ -122,14 +122,19 @@ export async function startFakeArena({ delayMs = 5, slowIntervalMs = 200, extraA
 
 // ------------------------------------------------------------------ Chromium
 
-/** Launch headless Chromium with LMArena's host names mapped onto the fake. */
-export async function launchBrowser(fakePort) {
+/**
+ * Launch headless Chromium with LMArena's host names mapped onto the fake; each of
+ * `loopbackAliases` (host names) is mapped onto 127.0.0.1, to play a server off this machine.
+ */
+export async function launchBrowser(fakePort, { loopbackAliases = [] } = {}) {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install it (apt-get install -y chromium) or set CHROMIUM_PATH`);
   }
   const target = `127.0.0.1:${fakePort}`;
   const rules = ['lmarena.ai', '*.lmarena.ai', 'arena.ai', '*.arena.ai']
-    .map((h) => `MAP ${h} ${target}`).join(', ');
+    .map((h) => `MAP ${h} ${target}`)
+    .concat(loopbackAliases.map((h) => `MAP ${h} 127.0.0.1`))
+    .join(', ');
   const browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
@@ -146,15 +151,23 @@ export async function launchBrowser(fakePort) {
  * Open a tab on the fake LMArena with the userscript pointed at `serverUrl`.
  * Each call makes its own browser context (fresh storage and cookies).
  */
-export async function openTab(browser, { serverUrl, host = 'lmarena.ai', path: pagePath = '/' }) {
+export async function openTab(browser, { serverUrl, host = 'lmarena.ai', path: pagePath = '/', storage = {}, onDialog = null }) {
   const context = await browser.newContext({ ignoreHTTPSErrors: true });
   const page = await context.newPage();
+  // Without a handler Playwright dismisses dialogs (a confirm() answers false).
+  if (onDialog) page.on('dialog', onDialog);
   const consoleLines = [];
   page.on('console', (m) => consoleLines.push(m.text()));
   // Order matters: the server URL must be in localStorage before the userscript reads it.
   await page.addInitScript(([key, url]) => {
     try { localStorage.setItem(key, url); } catch (_) { /* opaque origins */ }
   }, [SERVER_URL_KEY, serverUrl]);
+  // More localStorage entries (API key, confirmed host), also before the userscript runs.
+  await page.addInitScript((entries) => {
+    try {
+      for (const [k, v] of entries) localStorage.setItem(k, v);
+    } catch (_) { /* opaque origins */ }
+  }, Object.entries(storage));
   await page.addInitScript({ path: USERSCRIPT_PATH });
   await page.goto(`https://${host}${pagePath}`);
   return { context, page, consoleLines, close: () => context.close() };

@@ -95,6 +95,7 @@ async fn handshake(port: u16) -> anyhow::Result<Ws> {
         client: Some(TAB_CLIENT.to_owned()),
         page: Some(TAB_PAGE.to_owned()),
         late_injection: false,
+        api_key: None,
     })))
     .await?;
     let welcome = tokio::time::timeout(WELCOME_TIMEOUT, async {

@@ -10,12 +10,14 @@
 //! - [`protocol`]: relay protocol v2 frames exchanged with the userscript.
 //! - [`scrape`]: the model list scraped from the LMArena page HTML.
 //! - [`fsutil`]: atomic file writes.
+//! - [`clip`]: length caps for strings from clients and tabs.
 //! - [`tools`]: tool-call emulation (prompt block, history folding, streaming call parser).
 //! - [`stop`]: stop sequences over streamed text.
 //! - [`tokens`]: token counting and the `max_tokens` budget.
 //! - [`fuzzing`]: invariant checks shared by the fuzz targets and their corpus tests.
 
 pub mod arena;
+pub mod clip;
 pub mod config;
 pub mod fsutil;
 pub mod fuzzing;

@@ -151,6 +151,10 @@ pub enum TabMessage {
         /// cannot capture the page's first requests.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         late_injection: bool,
+        /// The server's `api_key`, when one is set (the userscript reads it from its
+        /// localStorage); a tab from outside loopback needs it to be admitted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        api_key: Option<String>,
     },
     /// Upstream response head.
     Response {

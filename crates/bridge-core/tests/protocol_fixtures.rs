@@ -121,6 +121,7 @@ fn fixtures_decode_to_the_documented_values() {
             client: Some("LMArenaApiBridge/2.0.0".to_owned()),
             page: Some("https://lmarena.ai/c/0199f3c2-7a41-7b6e-8d2f-5e4a3b2c1d0e".to_owned()),
             late_injection: false,
+            api_key: None,
         }
     );
     let chunk: TabMessage = serde_json::from_str(&text("tab_chunk.json")).expect("chunk");
@@ -276,6 +277,7 @@ fn optional_fields_may_be_absent_or_null() {
             client: None,
             page: None,
             late_injection: false,
+            api_key: None,
         }
     );
     let error: TabMessage = serde_json::from_str(

@@ -132,7 +132,11 @@ async fn stream_answer(
         keepalive_every,
     );
     let mut shutdown = state.shutdown_signal();
-    let send = |b: bytes::Bytes| tx.send(b);
+    // A client that stops reading must not hold the tab: each write gives up after the idle
+    // timeout, or at shutdown, and the request ends (its jobs abort, the slot comes free).
+    let idle = std::time::Duration::from_secs(config.stream_response_timeout_seconds);
+    let stopping = state.shutdown_signal();
+    let send = |b: bytes::Bytes| deliver(&tx, b, idle, stopping.clone());
 
     loop {
         tokio::select! {
@@ -231,6 +235,42 @@ async fn stream_answer(
         }
     }
     let _ = send(bytes::Bytes::from_static(SSE_DONE.as_bytes())).await;
+}
+
+/// Why a write to the client's body did not happen.
+#[derive(Debug)]
+enum Undelivered {
+    /// The client went away.
+    Closed,
+    /// The client did not take the frame within the idle timeout.
+    Stalled,
+    /// The server is shutting down.
+    ShuttingDown,
+}
+
+/// Sends one frame to the client's body, raced against the idle timeout and shutdown (a
+/// frame that fits in the channel is sent first, whatever else is ready).
+async fn deliver(
+    tx: &mpsc::Sender<bytes::Bytes>,
+    frame: bytes::Bytes,
+    idle: std::time::Duration,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), Undelivered> {
+    let result = tokio::select! {
+        biased;
+        sent = tx.send(frame) => sent.map_err(|_| Undelivered::Closed),
+        _ = tokio::time::sleep(idle) => Err(Undelivered::Stalled),
+        _ = stopping.wait_for(|v| *v) => Err(Undelivered::ShuttingDown),
+    };
+    if let Err(why) = &result {
+        if !matches!(why, Undelivered::Closed) {
+            tracing::info!(
+                ?why,
+                "the client is not reading its answer; ending the request"
+            );
+        }
+    }
+    result
 }
 
 /// Collects the whole answer for a non-streaming request.

@@ -34,7 +34,7 @@ impl ApiError {
     pub(crate) fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
-            message: message.into(),
+            message: bridge_core::clip::clip_owned(message.into(), bridge_core::clip::TEXT_CHARS),
             kind,
             param: None,
             code: None,

@@ -11,6 +11,8 @@
 //!   jobs; the `evaluation` flow (continuation, fresh fallback, recording).
 //! - [`doctor`]: readiness checks (`bridge-server doctor`, `/status` `ready`, the probe).
 //! - `ws`: the tabs' WebSocket (`/ws`).
+//! - `guard`: pure checks of the gate and `/ws`: Host, JSON POSTs and their Origin, reload
+//!   safety, tab admission.
 //! - `error`: the OpenAI-shaped error the client sees (`From<JobError>` is the one
 //!   conversion of job failures).
 //! - `relay`: running one upstream request on a tab (lease, retries, timeouts, parsing) and
@@ -33,6 +35,7 @@ mod clock;
 mod conversations;
 pub mod doctor;
 mod error;
+mod guard;
 mod guide;
 mod output;
 pub mod pool;
@@ -50,6 +53,7 @@ use std::net::TcpListener;
 
 use actix_web::{middleware, web, App, HttpServer};
 
+pub use guard::{check_reload, tab_admitted};
 pub use state::{load_dir, AppState, Loaded, ServerOptions};
 
 use crate::error::ApiError;
@@ -140,6 +144,7 @@ pub async fn run(
     };
     if let Ok(addr) = listener.local_addr() {
         state.set_listen_addr(addr);
+        state.set_bound(addr.ip());
     }
     let grace = state.options().shutdown_grace;
     let data = web::Data::new(state.clone());

@@ -5,6 +5,9 @@
 //!   constant time, before any body is read.
 //! - CORS is off unless `cors_allowed_origins` lists the origin; preflights answer only the
 //!   headers OpenAI clients send.
+//! - While bound to a loopback address, a `Host` other than a loopback name is a 421 (DNS
+//!   rebinding); the API's POST routes take only `application/json` (415) and refuse a
+//!   browser `Origin` that is neither the server's own nor allowed by CORS (403).
 //! - The log line carries request id, method, path, status, duration, model and tab, never
 //!   prompt text or keys.
 
@@ -22,6 +25,7 @@ use subtle::ConstantTimeEq;
 use tracing::Instrument;
 
 use crate::error::ApiError;
+use crate::guard;
 use crate::state::AppState;
 
 /// Response header carrying the request id.
@@ -48,6 +52,8 @@ struct LogFacts {
 /// Leaves the model and the tab for the request log line; the model also goes on the
 /// request's span.
 pub(crate) fn set_log_facts(req: &HttpRequest, model: Option<&str>, tab: Option<u64>) {
+    let model = model.map(|m| bridge_core::clip::clip(m, bridge_core::clip::NAME_CHARS));
+    let model = model.as_deref();
     if let Some(m) = model {
         tracing::Span::current().record("model", tracing::field::display(m));
     }
@@ -112,6 +118,38 @@ fn add_cors(headers: &mut actix_web::http::header::HeaderMap, origin: HeaderValu
     );
 }
 
+/// Why an API POST is refused before its body is read: a foreign browser `Origin` (403) or
+/// a body that is not declared JSON (415).
+fn refuse_post(config: &Config, req: &ServiceRequest, host: Option<&str>) -> Option<ApiError> {
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let allowed = origin
+            .to_str()
+            .is_ok_and(|o| guard::post_origin_allowed(config, o, host));
+        if !allowed {
+            return Some(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "This Origin may not use the API (see cors_allowed_origins in config.jsonc).",
+            ));
+        }
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if !guard::is_json_content_type(content_type) {
+        return Some(
+            ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request_error",
+                "The request body must be JSON, sent with 'Content-Type: application/json'.",
+            )
+            .with_code("unsupported_media_type"),
+        );
+    }
+    None
+}
+
 pub(crate) async fn gate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -127,6 +165,24 @@ pub(crate) async fn gate(
     let method = req.method().clone();
     let path = req.path().to_owned();
     let cors = cors_origin(&config, &req);
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+
+    let bound = req.request().app_config().local_addr().ip();
+    if !guard::host_allowed(bound, host.as_deref()) {
+        tracing::info!(request_id = %request_id, %method, %path, status = 421, "request refused: Host is not a loopback name");
+        let err = ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "invalid_request_error",
+            "This server only answers to http://127.0.0.1, http://localhost or http://[::1] \
+             (the Host header named another host).",
+        )
+        .with_code("invalid_host");
+        return Ok(req.error_response(err).map_into_right_body());
+    }
 
     // CORS preflight.
     if method == Method::OPTIONS
@@ -174,6 +230,17 @@ pub(crate) async fn gate(
             if let Some(v) = rid_header {
                 res.headers_mut()
                     .insert(header::HeaderName::from_static(REQUEST_ID_HEADER), v);
+            }
+            return Ok(res.map_into_right_body());
+        }
+    }
+
+    if method == Method::POST && guard::is_json_post(&path) {
+        if let Some(err) = refuse_post(&config, &req, host.as_deref()) {
+            tracing::info!(request_id = %request_id, %method, %path, status = err.status.as_u16(), "request refused: {}", err.message);
+            let mut res = req.error_response(err);
+            if let Some(origin) = cors {
+                add_cors(res.headers_mut(), origin);
             }
             return Ok(res.map_into_right_body());
         }

@@ -1,6 +1,7 @@
 //! Shared server state: the current config and model registry (swapped whole on reload),
 //! the tab pool, and the shutdown signal.
 
+use std::net::IpAddr;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,6 +66,13 @@ pub fn load_dir(dir: &Path) -> Result<Loaded, String> {
     let path = config::config_file(dir);
     let (config, warnings) = config::load_config(&path).map_err(|e| e.to_string())?;
     let registry = Registry::load(dir).map_err(|e| e.to_string())?;
+    bridge_core::models::check_ids(
+        &config,
+        &path,
+        &registry.endpoint_map,
+        &config::endpoint_map_file(dir),
+    )
+    .map_err(|e| e.to_string())?;
     // Config that loads but cannot work is named at startup, on reload and on /status.
     let warnings = warnings
         .iter()
@@ -96,6 +104,8 @@ struct Shared {
     next_conn: AtomicU64,
     /// The address [`crate::run`] serves on, once it does.
     listen_addr: OnceLock<SocketAddr>,
+    /// The address the server listens on, once it does (for the reload safety checks).
+    bound: OnceLock<IpAddr>,
     shutdown_tx: watch::Sender<bool>,
 }
 
@@ -130,6 +140,7 @@ impl AppState {
                 started: Instant::now(),
                 next_conn: AtomicU64::new(1),
                 listen_addr: OnceLock::new(),
+                bound: OnceLock::new(),
                 shutdown_tx,
             }),
         }
@@ -208,9 +219,19 @@ impl AppState {
             .clone()
     }
 
-    /// Re-reads the config directory. A broken file keeps the last good config.
+    /// Notes the address the server listens on (set once, by `run`).
+    pub(crate) fn set_bound(&self, ip: IpAddr) {
+        let _ = self.shared.bound.set(ip);
+    }
+
+    /// Re-reads the config directory. A broken file, or one that fails the startup safety
+    /// checks, keeps the last good config.
     pub fn reload(&self) -> Result<(), String> {
-        let result = load_dir(&self.shared.options.config_dir);
+        let bound = self.shared.bound.get().copied();
+        let result = load_dir(&self.shared.options.config_dir).and_then(|loaded| {
+            crate::guard::check_reload(&loaded.config, bound)?;
+            Ok(loaded)
+        });
         let mut status = self.shared.reload.lock().unwrap_or_else(|p| p.into_inner());
         match result {
             Ok(loaded) => {

@@ -1,5 +1,6 @@
 //! `GET /ws`: the WebSocket of the userscript tabs. Checks the `Origin` before the upgrade,
-//! answers `hello` with `welcome`, pings, and routes job frames to their jobs. A malformed
+//! admits a tab at `hello` only with the right `api_key` when one is needed (see
+//! `guard::tab_admitted`), answers `hello` with `welcome`, pings, and routes job frames to their jobs. A malformed
 //! frame is logged and skipped; it never ends the connection.
 
 use std::time::Instant;
@@ -7,9 +8,11 @@ use std::time::Instant;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::AggregatedMessage;
+use bridge_core::clip::{clip, clip_owned, NAME_CHARS, TEXT_CHARS};
 use bridge_core::protocol::{ChunkFrame, ServerMessage, TabMessage, PROTOCOL_VERSION};
 
 use crate::error::ApiError;
+use crate::guard::tab_admitted;
 use crate::pool::{JobEvent, ProbeOutcome, TabHello, TabLink};
 use crate::state::AppState;
 
@@ -41,6 +44,7 @@ pub(crate) async fn ws_route(
             ));
         }
     };
+    let peer = req.peer_addr().map(|a| a.ip());
     let (res, session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::invalid_request(format!("WebSocket handshake failed: {e}")))?;
     let stream = stream
@@ -52,6 +56,7 @@ pub(crate) async fn ws_route(
         session,
         stream,
         origin,
+        peer,
     ));
     Ok(res)
 }
@@ -61,6 +66,7 @@ async fn tab_session(
     mut session: actix_ws::Session,
     mut stream: actix_ws::AggregatedMessageStream,
     origin: String,
+    peer: Option<std::net::IpAddr>,
 ) {
     let conn = state.next_conn_id();
     let (link, mut outbox) = TabLink::new(conn);
@@ -77,7 +83,7 @@ async fn tab_session(
                 match msg {
                     Ok(AggregatedMessage::Text(text)) => {
                         last_heard = Instant::now();
-                        if !handle_frame(&state, &link, &mut session, &text, &origin, &mut registered).await {
+                        if !handle_frame(&state, &link, &mut session, &text, (&origin, peer), &mut registered).await {
                             break;
                         }
                     }
@@ -130,7 +136,7 @@ async fn handle_frame(
     link: &TabLink,
     session: &mut actix_ws::Session,
     text: &str,
-    origin: &str,
+    (origin, peer): (&str, Option<std::net::IpAddr>),
     registered: &mut bool,
 ) -> bool {
     if let Some((id, data)) = ChunkFrame::parse(text) {
@@ -152,6 +158,7 @@ async fn handle_frame(
             client,
             page,
             late_injection,
+            api_key,
         } => {
             if protocol != PROTOCOL_VERSION {
                 tracing::warn!(
@@ -173,6 +180,29 @@ async fn handle_frame(
             if *registered {
                 return true;
             }
+            let config = state.config();
+            if !tab_admitted(config.api_key.as_deref(), peer, api_key.as_deref()) {
+                tracing::warn!(
+                    conn = link.conn,
+                    ?peer,
+                    "refused a tab without the right api_key"
+                );
+                let _ = session
+                    .clone()
+                    .close(Some(actix_ws::CloseReason {
+                        code: actix_ws::CloseCode::Policy,
+                        description: Some(
+                            "this server needs its api_key from tabs: set localStorage \
+                             lmarenaBridge.apiKey in the LMArena tab"
+                                .to_owned(),
+                        ),
+                    }))
+                    .await;
+                return false;
+            }
+            let tab_id = clip_owned(tab_id, NAME_CHARS);
+            let client = client.map(|c| clip_owned(c, NAME_CHARS));
+            let page = page.map(|p| clip_owned(p, TEXT_CHARS));
             let welcome = ServerMessage::Welcome {
                 protocol: PROTOCOL_VERSION,
                 server: SERVER_NAME.to_owned(),
@@ -228,7 +258,11 @@ async fn handle_frame(
                     },
                 );
             }
-            None => tracing::warn!(conn = link.conn, "tab reported an error: {message}"),
+            None => tracing::warn!(
+                conn = link.conn,
+                "tab reported an error: {}",
+                clip(&message, TEXT_CHARS)
+            ),
         },
         TabMessage::PageSource { id, html } => {
             link.route(id, JobEvent::PageSource(html));

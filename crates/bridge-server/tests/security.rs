@@ -178,6 +178,7 @@ async fn oversize_body_is_413() {
         futures_util::stream::iter((0..8).map(|_| Ok::<_, std::io::Error>(vec![b' '; 512])));
     let res = client()
         .post(server.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
         .body(reqwest::Body::wrap_stream(stream))
         .send()
         .await

@@ -97,6 +97,8 @@ pub struct FakeTabOptions {
     /// Sent as the capture after `activate_id_capture` (session id, message id), if any.
     pub capture: Option<(String, String)>,
     pub protocol: u32,
+    /// Sent as `api_key` in `hello`.
+    pub api_key: Option<String>,
     /// Said in `hello`: the userscript was injected after the page started.
     pub late_injection: bool,
     /// How `probe` frames are answered (`None`: stay silent, for timeout tests).
@@ -136,6 +138,7 @@ impl FakeTabOptions {
             answer_page_source: true,
             capture: None,
             protocol: bridge_core::protocol::PROTOCOL_VERSION,
+            api_key: None,
             late_injection: false,
             probe: Some(ProbeReply::healthy()),
         }
@@ -198,6 +201,7 @@ impl FakeTab {
             tab_id: opts.tab_id.clone(),
             client: Some("FakeTab/test".to_owned()),
             page: Some("https://lmarena.ai/".to_owned()),
+            api_key: opts.api_key.clone(),
             late_injection: opts.late_injection,
         };
         send(&mut sink, &hello)

@@ -12,6 +12,7 @@
 //!   global ids of `config.jsonc` only when `use_default_ids_if_mapping_not_found` allows it.
 //! - `problems`: [`config_problems`], configuration that loads but cannot work (placeholder
 //!   ids under the `retry` flow, ids that are not UUIDs, models without an id).
+//! - `ids`: [`check_ids`], every loaded session/message id is a UUID or "not configured".
 //! - `json_file`: the JSONC reading and order-keeping writing both files share.
 //!
 //! Both files are read with the same JSONC dialect as `config.jsonc`, and can be written back
@@ -24,6 +25,7 @@ use crate::config::{BattleTarget, Mode, UpstreamFlow};
 mod catalog;
 mod choice;
 mod endpoint_map;
+mod ids;
 mod json_file;
 mod problems;
 mod registry;
@@ -35,6 +37,7 @@ pub use choice::{
     choose_session, choose_sessions, PoolStrategy, RoundRobin, SessionError, SessionPick,
 };
 pub use endpoint_map::EndpointMap;
+pub use ids::{check_ids, id_acceptable, BadId};
 pub use problems::{config_problems, ConfigProblem};
 pub use registry::{Registry, ResolveError, ResolvedModel};
 

@@ -52,4 +52,5 @@ pub(crate) mod codes {
     pub(crate) const EMPTY_ARRAY: &str = "empty_array";
     pub(crate) const EMPTY_STRING: &str = "empty_string";
     pub(crate) const INTEGER_BELOW_MIN_VALUE: &str = "integer_below_min_value";
+    pub(crate) const INTEGER_ABOVE_MAX_VALUE: &str = "integer_above_max_value";
 }

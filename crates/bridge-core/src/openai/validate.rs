@@ -158,7 +158,11 @@ pub(super) fn opt_f64(
     }
 }
 
-/// `n`: absent or an integer from 1 to `u32::MAX`.
+/// The largest `n` OpenAI accepts; one upstream job runs per choice, so a larger `n` is
+/// refused before anything is allocated per choice.
+pub(crate) const MAX_N: u32 = 10;
+
+/// `n`: absent or an integer from 1 to [`MAX_N`].
 pub(super) fn opt_n(map: &mut Map<String, Value>) -> Result<Option<u32>, RequestError> {
     let Some(n) = opt_u64(map, "n")? else {
         return Ok(None);
@@ -170,9 +174,17 @@ pub(super) fn opt_n(map: &mut Map<String, Value>) -> Result<Option<u32>, Request
             Some(codes::INTEGER_BELOW_MIN_VALUE),
         ));
     }
-    u32::try_from(n)
-        .map(Some)
-        .map_err(|_| RequestError::invalid_value("n", format!("Invalid 'n': {n} is too large.")))
+    match u32::try_from(n) {
+        Ok(n) if n <= MAX_N => Ok(Some(n)),
+        _ => Err(RequestError::new(
+            format!(
+                "Invalid 'n': integer above maximum value. Expected a value <= {MAX_N}, but got \
+                 {n} instead."
+            ),
+            Some("n".to_owned()),
+            Some(codes::INTEGER_ABOVE_MAX_VALUE),
+        )),
+    }
 }
 
 pub(super) fn parse_body(body: &[u8]) -> Result<Map<String, Value>, RequestError> {
