@@ -6,8 +6,8 @@
 use std::sync::Mutex;
 
 use bridge_core::arena::evaluation::{
-    answer_side, build_create, build_post, fold_messages, EvaluationHistory, FoldOptions, Plan,
-    V7Ids,
+    build_create, build_post, fold_messages, EvaluationHistory, EvaluationTarget, FoldOptions,
+    Plan, V7Ids,
 };
 use bridge_core::arena::retry::ParticipantPosition;
 use bridge_core::arena::stream::Participant;
@@ -77,18 +77,12 @@ pub fn prepare(
     model: &ResolvedModel,
     n: usize,
 ) -> Result<Vec<Dispatch>, ApiError> {
-    let entry = model.pool.iter().find(|e| e.flow.is_some());
-    let mode = entry
-        .and_then(|e| e.mode)
-        .unwrap_or(config.id_updater_last_mode);
-    let target = entry
-        .and_then(|e| e.battle_target)
-        .unwrap_or(config.id_updater_battle_target);
-    let side = answer_side(mode, target);
+    let target = EvaluationTarget::resolve(model, config)?;
+    let side = target.side();
     let opts = FoldOptions::from_config(config);
     let fresh = |ids: &mut V7Ids| -> Result<Dispatch, ApiError> {
         let folded = fold_messages(&chat.messages, opts)?;
-        let ev = build_create(&folded, model, mode, ids)?;
+        let ev = build_create(&folded, &target, ids)?;
         Ok(Dispatch {
             request: ev.request,
             recaptcha: ev.recaptcha,
@@ -126,7 +120,7 @@ pub fn prepare(
             participant: side,
             new_user,
         } => {
-            let ev = build_post(evaluation_id, &new_user, model, &mut ids)?;
+            let ev = build_post(evaluation_id, &new_user, &target, &mut ids)?;
             Dispatch {
                 request: ev.request,
                 recaptcha: ev.recaptcha,

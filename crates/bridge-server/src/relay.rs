@@ -343,9 +343,7 @@ fn upstream_failure(
             "The LMArena tab could not complete the request: {message}"
         ));
     };
-    let content_type = header(headers, "content-type");
-    let retry_after = header(headers, "retry-after");
-    let err = classify_upstream_error(status, content_type, truncate(body), retry_after);
+    let err = classify_upstream_error(status, headers, truncate(body));
     if matches!(err, bridge_core::arena::stream::UpstreamError::Challenge) {
         tracing::warn!(conn, "Cloudflare challenge in a tab; asking it to reload");
         state.pool().mark_challenged(conn);
@@ -353,13 +351,6 @@ fn upstream_failure(
     let mut api = ApiError::from_upstream(&err);
     api.upstream_status = Some(status);
     api
-}
-
-fn header<'a>(headers: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
 }
 
 fn truncate(body: &str) -> &str {

@@ -71,7 +71,7 @@ pub fn prepare(
         let participant = Participant::from(answer_side(pick.mode, pick.battle_target));
         dispatches.push(Dispatch {
             request,
-            recaptcha: None,
+            recaptcha: Some(bridge_core::arena::retry::recaptcha_spec(&config)),
             session_key: Some(format!("{}/{}", pick.session_id, pick.message_id)),
             participant,
             eval: None,
