@@ -178,6 +178,18 @@ describe('fetch jobs', () => {
   });
 });
 
+/** Runs `fn(tab, connection)` on a new tab whose page has no reCAPTCHA, then closes it. */
+async function withPlainTab(fn) {
+  const plain = await openTab(browser, { serverUrl: server.url, path: '/?recaptcha=0' });
+  try {
+    const c = await server.nextConnection();
+    await c.hello;
+    await fn(plain, c);
+  } finally {
+    await plain.close();
+  }
+}
+
 describe('reCAPTCHA jobs', () => {
   test('a token minted in the page goes into the named body field', async () => {
     const marker = `m-${crypto.randomUUID()}`;
@@ -201,10 +213,7 @@ describe('reCAPTCHA jobs', () => {
   });
 
   test('on a page without reCAPTCHA and no key from the server the job fails clearly, nothing is sent', async () => {
-    const plain = await openTab(browser, { serverUrl: server.url, path: '/?recaptcha=0' });
-    try {
-      const c = await server.nextConnection();
-      await c.hello;
+    await withPlainTab(async (plain, c) => {
       const marker = `m-${crypto.randomUUID()}`;
       const job = await runJob(c, createEvaluationRequest({ content: marker }), {
         recaptcha: { action: 'chat_submit', field: 'recaptchaV3Token' },
@@ -214,16 +223,11 @@ describe('reCAPTCHA jobs', () => {
       assert.match(job.end.message, /no reCAPTCHA site key/);
       const all = await fake.requests();
       assert.ok(!all.some((r) => JSON.stringify(r.body ?? '').includes(marker)));
-    } finally {
-      await plain.close();
-    }
+    });
   });
 
   test('a fresh tab without reCAPTCHA loads enterprise.js itself once; every request gets a fresh token', async () => {
-    const plain = await openTab(browser, { serverUrl: server.url, path: '/?recaptcha=0' });
-    try {
-      const c = await server.nextConnection();
-      await c.hello;
+    await withPlainTab(async (plain, c) => {
       assert.equal(await plain.page.evaluate(() => typeof window.grecaptcha), 'undefined');
       const spec = { action: 'chat_submit', field: 'recaptchaV3Token', site_key: fake.siteKey };
       const tokens = [];
@@ -240,24 +244,17 @@ describe('reCAPTCHA jobs', () => {
       assert.deepEqual(scripts, [`https://www.google.com/recaptcha/enterprise.js?render=${fake.siteKey}`]);
       // Nothing about tokens or bodies in the console.
       assert.ok(!plain.consoleLines.some((l) => tokens.some((t) => l.includes(t))));
-    } finally {
-      await plain.close();
-    }
+    });
   });
 
   test('a wrong key from the server is a clear error, not a hang', async () => {
-    const plain = await openTab(browser, { serverUrl: server.url, path: '/?recaptcha=0' });
-    try {
-      const c = await server.nextConnection();
-      await c.hello;
+    await withPlainTab(async (plain, c) => {
       const job = await runJob(c, createEvaluationRequest({ content: 'wrong key' }), {
         recaptcha: { action: 'chat_submit', field: 'recaptchaV3Token', site_key: '6LwrongKey-000000000' },
       });
       assert.equal(job.end.type, 'error');
       assert.match(job.end.message, /reCAPTCHA failed to mint a token/);
-    } finally {
-      await plain.close();
-    }
+    });
   });
 
   const V2 = {
