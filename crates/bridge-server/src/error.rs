@@ -192,6 +192,35 @@ impl ApiError {
                     None => e,
                 }
             }
+            UpstreamError::PromptFailed { message } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                format!(
+                    "LMArena refused the prompt ({message}). Possible causes: the account's \
+                     quota is used up, LMArena refused the reCAPTCHA token, or the prompt is \
+                     too large."
+                ),
+            )
+            .with_code("upstream_prompt_failed"),
+            UpstreamError::ModelUnavailable { message } => Self::not_found(format!(
+                "LMArena does not offer this model in this mode or modality ({message}); pick \
+                 another model or update models.json."
+            ))
+            .with_code("model_unavailable_upstream")
+            .with_param("model"),
+            UpstreamError::LoginRequired { status, message } => Self::bad_gateway(format!(
+                "LMArena answered {status}: {message}. The tab is not logged in: log in to \
+                 arena.ai in the browser of that tab."
+            ))
+            .with_code("upstream_login_required"),
+            UpstreamError::ConversationCannotContinue { message } => Self::bad_gateway(format!(
+                "LMArena will not continue this conversation: {message}"
+            ))
+            .with_code("upstream_conversation_ended"),
+            UpstreamError::DirectModeRefused { message } => Self::bad_gateway(format!(
+                "LMArena refused the conversation mode the bridge sent: {message}"
+            ))
+            .with_code("upstream_mode_refused"),
             UpstreamError::TooLarge { message } => Self::too_large(format!(
                 "LMArena rejected the request as too large (about 5 MB is its limit; send \
                  smaller or fewer images): {message}"

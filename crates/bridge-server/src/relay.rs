@@ -112,10 +112,17 @@ impl JobError {
             JobError::Timeout(_) => Outcome::Timeout,
             JobError::Upstream { error, .. } => match error {
                 UpstreamError::Challenge => Outcome::Unavailable,
-                UpstreamError::RateLimited { .. } => Outcome::RateLimited,
-                UpstreamError::TooLarge { .. } | UpstreamError::Rejected { .. } => Outcome::Invalid,
+                UpstreamError::RateLimited { .. } | UpstreamError::PromptFailed { .. } => {
+                    Outcome::RateLimited
+                }
+                UpstreamError::TooLarge { .. }
+                | UpstreamError::Rejected { .. }
+                | UpstreamError::ModelUnavailable { .. } => Outcome::Invalid,
                 UpstreamError::Recaptcha { .. }
                 | UpstreamError::Unauthorized { .. }
+                | UpstreamError::LoginRequired { .. }
+                | UpstreamError::ConversationCannotContinue { .. }
+                | UpstreamError::DirectModeRefused { .. }
                 | UpstreamError::Server { .. } => Outcome::UpstreamError,
             },
             JobError::TabFailed { .. }
@@ -430,21 +437,12 @@ fn upstream_failure(
             message: message.to_owned(),
         };
     };
-    let content_type = header(headers, "content-type");
-    let retry_after = header(headers, "retry-after");
-    let err = classify_upstream_error(status, content_type, truncate(body), retry_after);
+    let err = classify_upstream_error(status, headers, truncate(body));
     if matches!(err, UpstreamError::Challenge) {
         tracing::warn!(conn, "Cloudflare challenge in a tab; asking it to reload");
         state.pool().mark_challenged(conn);
     }
     JobError::Upstream { status, error: err }
-}
-
-fn header<'a>(headers: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
 }
 
 fn truncate(body: &str) -> &str {

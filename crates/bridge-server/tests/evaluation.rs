@@ -71,7 +71,12 @@ async fn new_conversation_then_continuation_needs_no_captured_ids() {
     assert_eq!(recaptcha.action, "chat_submit");
     assert_eq!(recaptcha.field, "recaptchaV3Token");
     let body: Value = serde_json::from_str(&first.body).unwrap();
-    assert_eq!(body["mode"], "direct");
+    assert_eq!(body["mode"], "direct-battle");
+    assert!(body.get("modelBMessageId").is_none());
+    assert_eq!(
+        recaptcha.site_key.as_deref(),
+        Some(bridge_core::arena::recaptcha::V3_SITE_KEY)
+    );
     assert_eq!(body["modality"], "chat");
     assert_eq!(body["modelAId"], "aaaaaaaa-0000-4000-8000-000000000001");
     assert_eq!(

@@ -2,8 +2,10 @@
 //! parser. When LMArena changes, this module and its fixtures change; nothing else does.
 
 pub mod evaluation;
+pub mod recaptcha;
 pub mod retry;
 pub mod stream;
+pub mod upstream_error;
 pub mod wire;
 
 use std::collections::BTreeMap;

@@ -4,7 +4,7 @@
 //! conversations. The relay only runs the upstream requests this module builds.
 
 use bridge_core::arena::evaluation::{
-    answer_side, build_create, build_post, fold_messages, FoldOptions, Plan, V7Ids,
+    build_create, build_post, fold_messages, EvaluationTarget, FoldOptions, Plan, V7Ids,
 };
 use bridge_core::arena::stream::{Participant, UpstreamError};
 use bridge_core::config::Config;
@@ -36,14 +36,8 @@ pub(super) fn prepare(
     model: &ResolvedModel,
     n: usize,
 ) -> Result<Vec<(Dispatch, Option<Followup>)>, ApiError> {
-    let entry = model.pool.iter().find(|e| e.flow.is_some());
-    let mode = entry
-        .and_then(|e| e.mode)
-        .unwrap_or(config.id_updater_last_mode);
-    let target = entry
-        .and_then(|e| e.battle_target)
-        .unwrap_or(config.id_updater_battle_target);
-    let side = answer_side(mode, target);
+    let target = EvaluationTarget::resolve(model, config)?;
+    let side = target.side();
     let opts = FoldOptions::from_config(config);
     let remember = |evaluation_id| Remember {
         evaluation_id,
@@ -53,7 +47,7 @@ pub(super) fn prepare(
     };
     let fresh = |ids: &mut V7Ids| -> Result<(Dispatch, Remember), ApiError> {
         let folded = fold_messages(&chat.messages, opts)?;
-        let ev = build_create(&folded, model, mode, ids)?;
+        let ev = build_create(&folded, &target, ids)?;
         let dispatch = Dispatch {
             request: ev.request,
             recaptcha: ev.recaptcha,
@@ -85,7 +79,7 @@ pub(super) fn prepare(
             participant: side,
             new_user,
         } => {
-            let ev = build_post(evaluation_id, &new_user, model, &mut ids)?;
+            let ev = build_post(evaluation_id, &new_user, &target, &mut ids)?;
             let dispatch = Dispatch {
                 request: ev.request,
                 recaptcha: ev.recaptcha,
