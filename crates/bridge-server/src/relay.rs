@@ -66,7 +66,6 @@ pub(crate) enum JobError {
     Timeout(TimeoutKind),
     /// LMArena answered a non-2xx status, classified by core.
     Upstream {
-        status: u16,
         error: UpstreamError,
     },
     /// The tab could not complete the fetch (network error, no status).
@@ -442,7 +441,7 @@ fn upstream_failure(
         tracing::warn!(conn, "Cloudflare challenge in a tab; asking it to reload");
         state.pool().mark_challenged(conn);
     }
-    JobError::Upstream { status, error: err }
+    JobError::Upstream { error: err }
 }
 
 fn truncate(body: &str) -> &str {
@@ -461,8 +460,8 @@ mod tests {
     use super::*;
     use crate::error::ApiError;
 
-    fn upstream(status: u16, error: UpstreamError) -> JobError {
-        JobError::Upstream { status, error }
+    fn upstream(error: UpstreamError) -> JobError {
+        JobError::Upstream { error }
     }
 
     /// The outcome of each variant, and the status the client gets for it.
@@ -494,61 +493,49 @@ mod tests {
             ),
             (JobError::Timeout(TimeoutKind::Total), Outcome::Timeout, 504),
             (
-                upstream(503, UpstreamError::Challenge),
+                upstream(UpstreamError::Challenge),
                 Outcome::Unavailable,
                 503,
             ),
             (
-                upstream(
-                    429,
-                    UpstreamError::RateLimited {
-                        message: message(),
-                        retry_after: None,
-                    },
-                ),
+                upstream(UpstreamError::RateLimited {
+                    message: message(),
+                    retry_after: None,
+                }),
                 Outcome::RateLimited,
                 429,
             ),
             (
-                upstream(413, UpstreamError::TooLarge { message: message() }),
+                upstream(UpstreamError::TooLarge { message: message() }),
                 Outcome::Invalid,
                 413,
             ),
             (
-                upstream(
-                    400,
-                    UpstreamError::Rejected {
-                        status: 400,
-                        message: message(),
-                    },
-                ),
+                upstream(UpstreamError::Rejected {
+                    status: 400,
+                    message: message(),
+                }),
                 Outcome::Invalid,
                 400,
             ),
             (
-                upstream(403, UpstreamError::Recaptcha { message: message() }),
+                upstream(UpstreamError::Recaptcha { message: message() }),
                 Outcome::UpstreamError,
                 502,
             ),
             (
-                upstream(
-                    401,
-                    UpstreamError::Unauthorized {
-                        status: 401,
-                        message: message(),
-                    },
-                ),
+                upstream(UpstreamError::Unauthorized {
+                    status: 401,
+                    message: message(),
+                }),
                 Outcome::UpstreamError,
                 502,
             ),
             (
-                upstream(
-                    500,
-                    UpstreamError::Server {
-                        status: 500,
-                        message: message(),
-                    },
-                ),
+                upstream(UpstreamError::Server {
+                    status: 500,
+                    message: message(),
+                }),
                 Outcome::UpstreamError,
                 502,
             ),
@@ -584,20 +571,14 @@ mod tests {
 
     #[test]
     fn only_a_refused_recaptcha_token_is_retried() {
-        let refused = upstream(
-            403,
-            UpstreamError::Recaptcha {
-                message: "x".into(),
-            },
-        );
+        let refused = upstream(UpstreamError::Recaptcha {
+            message: "x".into(),
+        });
         assert!(refused.recaptcha_refused());
-        let other = upstream(
-            403,
-            UpstreamError::Unauthorized {
-                status: 403,
-                message: "x".into(),
-            },
-        );
+        let other = upstream(UpstreamError::Unauthorized {
+            status: 403,
+            message: "x".into(),
+        });
         assert!(!other.recaptcha_refused());
     }
 }

@@ -276,3 +276,114 @@ async fn reloaded_history_size_is_applied_to_the_conversation_memory() {
         "three new conversations in a memory of two: the oldest is evicted"
     );
 }
+
+/// Issue 13: after a few turns LMArena demands a battle turn in a direct chat (a typed 400);
+/// the server answers from a fresh conversation instead, once, and counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn battle_turn_400_starts_a_fresh_conversation_and_is_counted() {
+    let server = TestServer::start(&eval_config());
+    let tab = server
+        .tab(|req| {
+            if req.path.contains("post-to-evaluation") {
+                Reply::fail(
+                    400,
+                    "application/json",
+                    r#"{"error":"Bad next turn request in Battles in Direct mode. DIRECT was requested, but expected a BATTLE turn"}"#,
+                )
+            } else {
+                answer("fresh answer")
+            }
+        })
+        .await;
+    assert_eq!(
+        ask(&server, json!([{"role":"user","content":"one"}]))
+            .await
+            .status(),
+        200
+    );
+    let res = ask(
+        &server,
+        json!([
+            {"role":"user","content":"one"},
+            {"role":"assistant","content":"fresh answer"},
+            {"role":"user","content":"two"}
+        ]),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "fresh answer");
+    let paths: Vec<String> = tab.fetches().iter().map(|f| f.path.clone()).collect();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+    assert!(paths[1].contains("post-to-evaluation"));
+    assert!(paths[2].ends_with("create-evaluation"));
+    let status = get_json(&server.url("/status")).await;
+    assert_eq!(status["counts"]["fresh_fallbacks"], 1);
+    let metrics = client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("bridge_evaluation_fallbacks_total 1"),
+        "{metrics}"
+    );
+
+    // The fresh conversation is the one remembered: the next turn continues it.
+    let res = ask(
+        &server,
+        json!([
+            {"role":"user","content":"one"},
+            {"role":"assistant","content":"fresh answer"},
+            {"role":"user","content":"two"},
+            {"role":"assistant","content":"fresh answer"},
+            {"role":"user","content":"three"}
+        ]),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let fetches = tab.fetches();
+    let fresh: Value = serde_json::from_str(&fetches[2].body).unwrap();
+    assert!(fetches[3].path.contains("post-to-evaluation"));
+    assert!(
+        fetches[3].path.contains(fresh["id"].as_str().unwrap()),
+        "{}",
+        fetches[3].path
+    );
+}
+
+/// A login gate on a continuation is not "start a new conversation": a fresh one would be
+/// refused the same way, so the client hears it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_gate_on_a_continuation_is_reported_without_a_fresh_conversation() {
+    let server = TestServer::start(&eval_config());
+    let tab = server
+        .tab(|req| {
+            if req.path.contains("post-to-evaluation") {
+                Reply::fail(401, "application/json", r#"{"error":"User not found"}"#)
+            } else {
+                answer("ok")
+            }
+        })
+        .await;
+    let first = ask(&server, json!([{"role":"user","content":"one"}])).await;
+    assert_eq!(first.status(), 200);
+    let res = ask(
+        &server,
+        json!([
+            {"role":"user","content":"one"},
+            {"role":"assistant","content":"ok"},
+            {"role":"user","content":"two"}
+        ]),
+    )
+    .await;
+    assert_eq!(res.status(), 502);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "upstream_login_required");
+    assert_eq!(tab.fetches().len(), 2);
+    let status = get_json(&server.url("/status")).await;
+    assert_eq!(status["counts"]["fresh_fallbacks"], 0);
+}
