@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::time::Duration;
 
+use bridge_core::arena::recaptcha::with_v2;
 use bridge_core::arena::stream::{
     classify_upstream_error, Participant, StreamEvent, StreamParser, UpstreamError,
 };
@@ -18,7 +19,7 @@ use bridge_core::protocol::{FetchRequest, RecaptchaSpec, ServerMessage};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::pool::{AcquireError, Acquired, ConnId, JobEvent, JobGuard, Lease};
+use crate::pool::{AcquireError, Acquired, ConnId, HumanWait, JobEvent, JobGuard, Lease};
 use crate::state::AppState;
 use crate::stats::{Outcome, RequestTrack};
 
@@ -35,6 +36,9 @@ pub(crate) struct Dispatch {
     /// Upstream `session_id/message_id`; jobs with the same key never run at once.
     pub(crate) session_key: Option<String>,
     pub(crate) participant: Participant,
+    /// The upstream request that stops this answer on LMArena's side (the `evaluation` flow),
+    /// sent when the client goes away mid-answer.
+    pub(crate) stop: Option<UpstreamRequest>,
 }
 
 /// Which timeout ended a job.
@@ -62,6 +66,16 @@ pub(crate) enum JobError {
     /// Waited `queue_timeout_seconds` without a free tab; retry after this many seconds.
     QueueTimeout {
         retry_after: u64,
+    },
+    /// Every tab that could serve is cooling down after a rate limit for longer than
+    /// `queue_timeout_seconds`; the shortest cooldown ends after this many seconds.
+    CoolingDown {
+        retry_after: u64,
+    },
+    /// A v2 checkbox in the tab waited `recaptcha_v2_wait_seconds` (the value) for a person,
+    /// or the tab already shows one.
+    NeedsHuman {
+        waited_secs: u64,
     },
     Timeout(TimeoutKind),
     /// LMArena answered a non-2xx status, classified by core.
@@ -107,6 +121,8 @@ impl JobError {
             JobError::NoTab => Outcome::NoTab,
             JobError::QueueFull { .. } => Outcome::QueueFull,
             JobError::QueueTimeout { .. } => Outcome::QueueTimeout,
+            JobError::CoolingDown { .. } => Outcome::RateLimited,
+            JobError::NeedsHuman { .. } => Outcome::Unavailable,
             JobError::AllChallenged => Outcome::Unavailable,
             JobError::Timeout(_) => Outcome::Timeout,
             JobError::Upstream { error, .. } => match error {
@@ -159,6 +175,13 @@ async fn take_lease(
     watch: Option<&impl QueueWatch>,
 ) -> Result<Lease, JobError> {
     let config = state.config();
+    let max_wait = Duration::from_secs(config.queue_timeout_seconds);
+    if let Some(cooldown) = state.pool().cooldown_wait().filter(|c| *c > max_wait) {
+        // Waiting would outlast the queue timeout: say so now instead of hitting the site.
+        return Err(JobError::CoolingDown {
+            retry_after: cooldown.as_secs() + u64::from(cooldown.subsec_nanos() > 0),
+        });
+    }
     let acquired = state
         .pool()
         .acquire(dispatch.session_key.clone(), retry)
@@ -169,9 +192,8 @@ async fn take_lease(
             if let Some(w) = watch {
                 w.queued().await;
             }
-            let timeout = Duration::from_secs(config.queue_timeout_seconds);
             waiting
-                .wait(timeout)
+                .wait(max_wait)
                 .await
                 .map_err(|e| JobError::from_acquire(e, &config))
         }
@@ -199,6 +221,8 @@ pub(crate) struct RelayJob {
     failed: bool,
     idle: Duration,
     deadline: Instant,
+    /// Sent to the tab when the job is dropped mid-answer (see [`Dispatch::stop`]).
+    stop: Option<UpstreamRequest>,
 }
 
 impl RelayJob {
@@ -215,7 +239,12 @@ impl RelayJob {
         let first_byte = Duration::from_secs(cfg.first_byte_timeout_seconds.max(1));
         let idle = Duration::from_secs(cfg.stream_response_timeout_seconds.max(1));
         let deadline = Instant::now() + Duration::from_secs(cfg.total_timeout_seconds.max(1));
-        let mut recaptcha_retried = false;
+        let v2_wait = Duration::from_secs(cfg.recaptcha_v2_wait_seconds.max(1));
+        // The token instruction of the next try: after two refused v3 tokens it asks a person
+        // for the v2 checkbox, while `human` keeps the tab out of the pool.
+        let mut recaptcha = dispatch.recaptcha.clone();
+        let mut refusals = 0;
+        let mut human: Option<HumanWait> = None;
         let mut attempt = 0;
         // A lease kept for another try on the same tab (a refused reCAPTCHA token).
         let mut kept: Option<Lease> = None;
@@ -236,21 +265,27 @@ impl RelayJob {
             track.set_tab(lease.conn());
             let (mut guard, mut rx) = lease.start_job(|id| ServerMessage::Fetch {
                 id,
-                request: FetchRequest {
-                    path: dispatch.request.path.clone(),
-                    method: dispatch.request.method.clone(),
-                    headers: dispatch.request.headers.clone(),
-                    body: dispatch.request.body.clone(),
-                },
-                recaptcha: dispatch.recaptcha.clone(),
+                request: fetch_request(&dispatch.request),
+                recaptcha: recaptcha.clone(),
             });
-            let head = tokio::time::timeout(first_byte, wait_head(state, lease.conn(), &mut rx));
+            let head_wait = if human.is_some() {
+                v2_wait + first_byte
+            } else {
+                first_byte
+            };
+            let head = tokio::time::timeout(head_wait, wait_head(state, lease.conn(), &mut rx));
             let Ok(outcome) = head.await else {
                 state.pool().record_outcome(lease.conn(), false);
-                return Err(JobError::Timeout(TimeoutKind::FirstByte(
-                    first_byte.as_secs(),
-                )));
+                // Dropping the guard aborts the fetch, which also removes the checkbox.
+                return Err(match human {
+                    Some(_) => JobError::NeedsHuman {
+                        waited_secs: v2_wait.as_secs(),
+                    },
+                    None => JobError::Timeout(TimeoutKind::FirstByte(first_byte.as_secs())),
+                });
             };
+            // A head or a failure: the person (if one was asked) is done.
+            human = None;
             match outcome {
                 HeadOutcome::Ok => {
                     return Ok(RelayJob {
@@ -266,22 +301,39 @@ impl RelayJob {
                         failed: false,
                         idle,
                         deadline,
+                        stop: dispatch.stop.clone(),
                     });
                 }
                 HeadOutcome::Failed(err) => {
                     state.pool().record_outcome(lease.conn(), false);
-                    // A refused reCAPTCHA token gets one more try: the tab mints a fresh
-                    // token for every fetch.
-                    if err.recaptcha_refused() && dispatch.recaptcha.is_some() && !recaptcha_retried
-                    {
-                        recaptcha_retried = true;
-                        guard.finish();
-                        drop(guard);
+                    let v3 = recaptcha.as_ref().filter(|r| r.v2.is_none()).cloned();
+                    let Some(v3) = v3.filter(|_| err.recaptcha_refused()) else {
+                        return Err(err);
+                    };
+                    guard.finish();
+                    drop(guard);
+                    refusals += 1;
+                    if refusals == 1 {
+                        // One more try: the tab mints a fresh token for every fetch.
                         tracing::warn!("reCAPTCHA token refused; retrying once with a fresh token");
-                        kept = Some(lease);
-                        continue;
+                    } else {
+                        // Refused twice: only a person ticking the v2 checkbox gets through.
+                        let Some(wait) = state.pool().await_human(lease.conn()) else {
+                            return Err(JobError::NeedsHuman {
+                                waited_secs: v2_wait.as_secs(),
+                            });
+                        };
+                        tracing::warn!(
+                            conn = lease.conn(),
+                            "reCAPTCHA token refused twice; asking a person to tick the checkbox"
+                        );
+                        // Starts a streaming answer, whose keep-alives then hold the client.
+                        watch.queued().await;
+                        recaptcha = Some(with_v2(v3));
+                        human = Some(wait);
                     }
-                    return Err(err);
+                    kept = Some(lease);
+                    continue;
                 }
                 HeadOutcome::Lost => {
                     drop(guard);
@@ -357,9 +409,28 @@ impl RelayJob {
 
 impl Drop for RelayJob {
     fn drop(&mut self) {
+        if !self.done && !self.failed {
+            if let Some(stop) = self.stop.take() {
+                // Fire and forget: aborting the fetch alone leaves LMArena generating.
+                self.lease.send_untracked(|id| ServerMessage::Fetch {
+                    id,
+                    request: fetch_request(&stop),
+                    recaptcha: None,
+                });
+            }
+        }
         self.state
             .stats()
             .unknown_lines(&self.parser.stats().unknown_types);
+    }
+}
+
+fn fetch_request(request: &UpstreamRequest) -> FetchRequest {
+    FetchRequest {
+        path: request.path.clone(),
+        method: request.method.clone(),
+        headers: request.headers.clone(),
+        body: request.body.clone(),
     }
 }
 
@@ -440,6 +511,14 @@ fn upstream_failure(
     if matches!(err, UpstreamError::Challenge) {
         tracing::warn!(conn, "Cloudflare challenge in a tab; asking it to reload");
         state.pool().mark_challenged(conn);
+    }
+    if let UpstreamError::RateLimited {
+        retry_after: Some(secs),
+        ..
+    } = &err
+    {
+        tracing::warn!(conn, secs, "LMArena rate limit; the tab cools down");
+        state.pool().cool_down(conn, *secs);
     }
     JobError::Upstream { error: err }
 }

@@ -505,7 +505,7 @@ impl Stats {
     ) -> String {
         let in_flight = self.in_flight();
         self.record(|| {
-            for state in [TabState::Ready, TabState::Busy, TabState::Challenged] {
+            for state in TabState::ALL {
                 let n = tabs.iter().filter(|t| t.state == state).count();
                 metrics::gauge!(names::TABS, "state" => tab_state_label(state)).set(n as f64);
             }
@@ -523,6 +523,8 @@ fn tab_state_label(state: TabState) -> &'static str {
         TabState::Ready => "ready",
         TabState::Busy => "busy",
         TabState::Challenged => "challenged",
+        TabState::CoolingDown => "cooling_down",
+        TabState::NeedsHuman => "needs_human",
     }
 }
 

@@ -67,6 +67,30 @@ fn rows() -> Vec<Row> {
             message_contains: "log in to arena.ai",
         },
         Row {
+            name: "400 battle turn",
+            reply: Reply::fail(
+                400,
+                "application/json",
+                r#"{"error":"Bad next turn request in Battles in Direct mode. DIRECT was requested, but expected a BATTLE turn"}"#,
+            ),
+            status: 502,
+            code: Some("upstream_conversation_ended"),
+            retry_after: None,
+            message_contains: "BATTLE turn",
+        },
+        Row {
+            name: "400 direct mode",
+            reply: Reply::fail(
+                400,
+                "application/json",
+                r#"{"error":"'direct' mode is not allowed when starting a new conversation"}"#,
+            ),
+            status: 502,
+            code: Some("upstream_mode_refused"),
+            retry_after: None,
+            message_contains: "'direct' mode",
+        },
+        Row {
             name: "hasArenaError",
             reply: Reply::lines(&[r#"a0:"hasArenaError""#, r#"ad:{"finishReason":"error"}"#]),
             status: 502,
@@ -207,8 +231,12 @@ async fn every_upstream_error_row_before_the_first_byte() {
             let msg = v["error"]["message"].as_str().unwrap();
             assert!(msg.contains(row.message_contains), "{}: {msg}", row.name);
             assert!(!msg.contains("<html"), "{}: raw HTML leaked", row.name);
-            if row.name.starts_with("challenge") {
-                break; // the tab is now challenged; the next request finds no ready tab
+            if row.name.starts_with("challenge") || row.name == "429" || row.name == "403 recaptcha"
+            {
+                // The tab is now challenged or cooling down: it gets no more work (the
+                // cooldown has tests of its own in tests/cooldown.rs). A token refused twice
+                // asks a person first, which starts a stream (tests/recaptcha.rs).
+                break;
             }
         }
     }

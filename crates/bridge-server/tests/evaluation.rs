@@ -173,13 +173,14 @@ async fn rejected_continuation_falls_back_to_a_fresh_evaluation_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refused_recaptcha_is_retried_once_then_reported() {
+async fn refused_recaptcha_is_retried_once_then_a_person_is_asked_then_reported() {
     let server = TestServer::start(&eval_config());
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
     let _tab = server
         .tab(move |_| {
-            // 1st: refused, 2nd: fine; 3rd and 4th: refused.
+            // 1st: refused, 2nd: fine; 3rd and 4th: refused, 5th (with the v2 checkbox
+            // token a person ticked) refused too.
             match c.fetch_add(1, Ordering::SeqCst) {
                 1 => answer("fine"),
                 _ => Reply::fail(
@@ -201,7 +202,7 @@ async fn refused_recaptcha_is_retried_once_then_reported() {
         .as_str()
         .unwrap()
         .contains("Reload the LMArena tab"));
-    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -386,4 +387,70 @@ async fn login_gate_on_a_continuation_is_reported_without_a_fresh_conversation()
     assert_eq!(tab.fetches().len(), 2);
     let status = get_json(&server.url("/status")).await;
     assert_eq!(status["counts"]["fresh_fallbacks"], 0);
+}
+
+/// Issue 13: a client that goes away mid-answer makes the tab abort its fetch AND call the stop
+/// endpoint with that request's evaluation id and answer message id (aborting alone leaves
+/// LMArena generating).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_going_away_mid_answer_stops_the_upstream_answer() {
+    let server = TestServer::start(&eval_config());
+    let tab = server
+        .tab(|req| {
+            if req.path.ends_with("/create-evaluation") {
+                Reply::StreamThenHang(vec!["a0:\"partial \"\n".to_owned()])
+            } else {
+                Reply::Hang
+            }
+        })
+        .await;
+    let mut res = post(
+        &server,
+        "/v1/chat/completions",
+        &json!({"model": "text-model", "stream": true,
+                "messages": [{"role":"user","content":"long one"}]}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let _ = res.chunk().await.unwrap();
+    drop(res);
+    let stop = tab
+        .wait_for(std::time::Duration::from_secs(5), |f| {
+            matches!(f, ServerMessage::Fetch { request, .. } if request.path.contains("/stop/"))
+        })
+        .await
+        .expect("a stop fetch reaches the tab");
+    let abort = tab
+        .wait_for(std::time::Duration::from_secs(5), |f| {
+            matches!(f, ServerMessage::Abort { .. })
+        })
+        .await;
+    assert!(abort.is_some(), "the answer's fetch is aborted too");
+    let create: Value = serde_json::from_str(&tab.fetches()[0].body).unwrap();
+    let ServerMessage::Fetch {
+        request, recaptcha, ..
+    } = stop
+    else {
+        unreachable!()
+    };
+    let expected = bridge_core::arena::evaluation::build_stop(
+        create["id"].as_str().unwrap().parse().unwrap(),
+        create["modelAMessageId"].as_str().unwrap().parse().unwrap(),
+    );
+    assert_eq!(request.path, expected.path);
+    assert_eq!(request.method, expected.method);
+    assert!(recaptcha.is_none(), "the stop call needs no token");
+}
+
+/// A finished answer sends no stop call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complete_answer_sends_no_stop_call() {
+    let server = TestServer::start(&eval_config());
+    let tab = server.tab(|_| answer("done")).await;
+    let res = ask(&server, json!([{"role":"user","content":"x"}])).await;
+    assert_eq!(res.status(), 200);
+    let _ = res.text().await.unwrap();
+    let res = ask(&server, json!([{"role":"user","content":"y"}])).await;
+    assert_eq!(res.status(), 200);
+    assert!(tab.fetches().iter().all(|f| !f.path.contains("/stop/")));
 }

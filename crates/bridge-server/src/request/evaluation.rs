@@ -49,6 +49,7 @@ pub(super) fn prepare(
         let folded = fold_messages(&chat.messages, opts)?;
         let ev = build_create(&folded, &target, ids)?;
         let dispatch = Dispatch {
+            stop: ev.stop(side),
             request: ev.request,
             recaptcha: ev.recaptcha,
             session_key: None,
@@ -81,6 +82,7 @@ pub(super) fn prepare(
         } => {
             let ev = build_post(evaluation_id, &new_user, &target, &mut ids)?;
             let dispatch = Dispatch {
+                stop: ev.stop(side),
                 request: ev.request,
                 recaptcha: ev.recaptcha,
                 // One message at a time per conversation.

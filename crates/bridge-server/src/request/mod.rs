@@ -74,6 +74,7 @@ pub(crate) fn prepare(
                 recaptcha: Some(recaptcha_spec(&config)),
                 session_key: Some(format!("{}/{}", pick.session_id, pick.message_id)),
                 participant,
+                stop: None,
             };
             jobs.push(Planned::new(dispatch, None));
         }

@@ -126,6 +126,18 @@ pub struct EvaluationRequest {
     pub model_b_message_id: Option<Uuid>,
 }
 
+impl EvaluationRequest {
+    /// The request that stops the answer of `side` ([`build_stop`] with this request's
+    /// evaluation id and that answer's message id); `None` for side B outside a battle.
+    pub fn stop(&self, side: ParticipantPosition) -> Option<UpstreamRequest> {
+        let message_id = match side {
+            ParticipantPosition::A => Some(self.model_a_message_id),
+            ParticipantPosition::B => self.model_b_message_id,
+        }?;
+        Some(build_stop(self.evaluation_id, message_id))
+    }
+}
+
 /// `POST create-evaluation`: a new evaluation whose first user message is `prompt`.
 ///
 /// Ids are drawn from `ids` in this order: evaluation, user message, model A message, and in a
