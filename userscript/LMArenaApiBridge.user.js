@@ -35,7 +35,13 @@
  * - Title indicator (prefix of the tab title): `✅ ` connected to the server, `🎯 ` id capture
  *   armed (waiting for you to click Retry), `⛔ ` not connected (connecting or retrying).
  * - Nothing from request or response bodies is ever written to the console: only frame
- *   types, job ids, statuses and error messages.
+ *   types, job ids, statuses and error messages. reCAPTCHA tokens are never logged either.
+ * - reCAPTCHA: a fetch frame may ask for a token (`recaptcha: {action, field, site_key?, v2?}`).
+ *   The key is the page's own (from its reCAPTCHA script URL), else the server's `site_key`;
+ *   a page without `grecaptcha.enterprise` gets enterprise.js loaded once. Every request mints
+ *   a fresh token. With `v2`, a small overlay shows the server's one sentence and the v2
+ *   checkbox; once a person ticks it the request goes out with that token (and a fresh v3 token
+ *   or null). An `abort` removes the overlay and nothing is sent. One overlay at a time.
  */
 
 (function () {
@@ -59,8 +65,13 @@
   const ERROR_BODY_LIMIT = 4096;
   const BACKOFF_MIN_MS = 1000;
   const BACKOFF_MAX_MS = 30000;
-  const GRECAPTCHA_WAIT_MS = 10000;
+  const RECAPTCHA_LOAD_TIMEOUT_MS = 15000;
   const RECAPTCHA_TIMEOUT_MS = 20000;
+  // Loaded into a page that has no reCAPTCHA of its own (a fresh tab), with `?render=<key>`.
+  const RECAPTCHA_SCRIPT_URL = 'https://www.google.com/recaptcha/enterprise.js';
+  const RECAPTCHA_LOAD_ERROR = 'reCAPTCHA could not be loaded in this tab (' + RECAPTCHA_SCRIPT_URL +
+    '): check that this browser can reach www.google.com, then reload the LMArena tab';
+  const SITE_KEY = /^[A-Za-z0-9_-]{8,100}$/;
   const RETRY_PATH = /^\/(?:nextjs-api|api)\/stream\/retry-evaluation-session-message\/([^/]+)\/messages\/([^/]+)\/?$/;
   const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
   // Response headers the server may act on (content type, rate limits, Cloudflare marks).
@@ -422,7 +433,7 @@
     try {
       let body = typeof request.body === 'string' ? request.body : null;
       if (frame.recaptcha) {
-        body = await withRecaptchaToken(body, frame.recaptcha, controller.signal);
+        body = await withRecaptchaToken(id, body, frame.recaptcha, controller.signal);
       }
       const init = {
         method,
@@ -503,14 +514,18 @@
 
   // ---------------------------------------------------------------- reCAPTCHA
 
-  let siteKey = null;
+  let siteKey = null; // the page's own v3 key, once found
+  let scriptLoad = null; // promise of our own enterprise.js load, at most one per page
+  let overlay = null; // { id, box } while a v2 checkbox waits for a person
 
-  function recaptchaSiteKey() {
+  /** The v3 key of the page's own reCAPTCHA script (`render=<key>`), or null. */
+  function pageSiteKey() {
     if (siteKey) return siteKey;
     for (const script of document.querySelectorAll('script[src*="recaptcha"]')) {
+      if (script.dataset.lmarenaBridge) continue; // ours carries the server's key
       try {
         const key = new URL(script.src, location.href).searchParams.get('render');
-        if (key && key !== 'explicit') {
+        if (key && key !== 'explicit' && SITE_KEY.test(key)) {
           siteKey = key;
           return key;
         }
@@ -534,31 +549,61 @@
     });
   }
 
-  /** `grecaptcha.enterprise` once the page's reCAPTCHA script has defined it. */
-  function recaptchaApi(signal) {
-    const ready = () => window.grecaptcha && window.grecaptcha.enterprise &&
-      typeof window.grecaptcha.enterprise.execute === 'function' ? window.grecaptcha.enterprise : null;
-    if (ready()) return Promise.resolve(ready());
-    return withTimeout(new Promise((resolve) => {
-      const timer = setInterval(() => {
-        if (ready()) {
-          clearInterval(timer);
-          resolve(ready());
-        }
-      }, 100);
-      setTimeout(() => clearInterval(timer), GRECAPTCHA_WAIT_MS + 100);
-    }), GRECAPTCHA_WAIT_MS, 'reCAPTCHA did not load in this tab (grecaptcha.enterprise missing): reload the LMArena tab', signal);
+  function enterpriseApi() {
+    const api = window.grecaptcha && window.grecaptcha.enterprise;
+    return api && typeof api.execute === 'function' ? api : null;
   }
 
-  async function recaptchaToken(action, signal) {
-    const key = recaptchaSiteKey();
-    if (!key) {
-      throw new JobError('no reCAPTCHA on this page (no reCAPTCHA script with render=<site key>): open LMArena\'s chat page in this tab and reload it');
+  /** Resolves once `grecaptcha.enterprise` exists (polled: the script defines it when it runs). */
+  function apiDefined() {
+    if (enterpriseApi()) return Promise.resolve(enterpriseApi());
+    return new Promise((resolve) => {
+      const timer = setInterval(() => {
+        if (enterpriseApi()) {
+          clearInterval(timer);
+          resolve(enterpriseApi());
+        }
+      }, 100);
+      setTimeout(() => clearInterval(timer), RECAPTCHA_LOAD_TIMEOUT_MS + 100);
+    });
+  }
+
+  /** Loads enterprise.js with `key` into the page; once per page, again only after a failure. */
+  function loadRecaptchaScript(key) {
+    if (scriptLoad) return scriptLoad;
+    const script = document.createElement('script');
+    script.src = RECAPTCHA_SCRIPT_URL + '?render=' + encodeURIComponent(key);
+    script.async = true;
+    script.dataset.lmarenaBridge = '1';
+    scriptLoad = new Promise((resolve, reject) => {
+      script.addEventListener('load', () => resolve(), { once: true });
+      script.addEventListener('error', () => reject(new JobError(RECAPTCHA_LOAD_ERROR)), { once: true });
+    }).then(apiDefined);
+    scriptLoad.catch(() => {
+      scriptLoad = null;
+      script.remove();
+    });
+    log.info('this page has no reCAPTCHA; loading it');
+    (document.head || document.documentElement).appendChild(script);
+    return scriptLoad;
+  }
+
+  /** `grecaptcha.enterprise`, ready to use: the page's own, or one this script loads. */
+  async function recaptchaApi(key, signal) {
+    let api = enterpriseApi();
+    if (!api) {
+      const pageLoads = pageSiteKey() !== null; // the page's script is on its way
+      const loading = pageLoads ? apiDefined() : loadRecaptchaScript(key);
+      api = await withTimeout(loading, RECAPTCHA_LOAD_TIMEOUT_MS, RECAPTCHA_LOAD_ERROR, signal);
     }
-    const api = await recaptchaApi(signal);
     if (typeof api.ready === 'function') {
       await withTimeout(new Promise((resolve) => api.ready(resolve)), RECAPTCHA_TIMEOUT_MS, 'reCAPTCHA did not become ready', signal);
     }
+    return api;
+  }
+
+  /** A fresh v3 token; never cached, one per upstream request. */
+  async function mintToken(api, key, action, signal) {
     let token;
     try {
       token = await withTimeout(Promise.resolve(api.execute(key, { action })), RECAPTCHA_TIMEOUT_MS, 'reCAPTCHA did not answer in time', signal);
@@ -570,9 +615,71 @@
     return token;
   }
 
-  async function withRecaptchaToken(body, spec, signal) {
+  function removeOverlay() {
+    if (!overlay) return;
+    overlay.box.remove();
+    overlay = null;
+  }
+
+  /** Shows the v2 checkbox with the server's one sentence; resolves with the token once ticked. */
+  function askPerson(id, api, v2, signal) {
+    if (overlay) return Promise.reject(new JobError('another reCAPTCHA checkbox is already waiting in this tab'));
+    if (typeof api.render !== 'function') {
+      return Promise.reject(new JobError('reCAPTCHA in this tab cannot show a checkbox (grecaptcha.enterprise.render missing)'));
+    }
+    if (signal.aborted) return Promise.reject(signal.reason);
+    const box = document.createElement('div');
+    box.setAttribute('role', 'dialog');
+    box.dataset.lmarenaBridgeOverlay = String(id);
+    box.style.cssText = 'position:fixed;right:16px;bottom:16px;z-index:2147483647;background:#fff;' +
+      'color:#111;border:1px solid #888;border-radius:8px;padding:12px;box-shadow:0 2px 12px rgba(0,0,0,.3);' +
+      'font:14px/1.4 system-ui,sans-serif;max-width:340px';
+    const text = document.createElement('p');
+    text.style.cssText = 'margin:0 0 8px 0';
+    text.textContent = v2.prompt;
+    const slot = document.createElement('div');
+    box.append(text, slot);
+    (document.body || document.documentElement).appendChild(box);
+    overlay = { id, box };
+    log.info('job ' + id + ': waiting for a person to tick the reCAPTCHA checkbox');
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        if (overlay && overlay.box === box) removeOverlay();
+        reject(signal.reason || new DOMException('aborted', 'AbortError'));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      const finish = () => {
+        signal.removeEventListener('abort', onAbort);
+        if (overlay && overlay.box === box) removeOverlay();
+      };
+      try {
+        api.render(slot, {
+          sitekey: v2.site_key,
+          callback: (token) => {
+            finish();
+            if (typeof token === 'string' && token) resolve(token);
+            else reject(new JobError('the reCAPTCHA checkbox gave no token'));
+          },
+        });
+      } catch (e) {
+        finish();
+        reject(new JobError('could not show the reCAPTCHA checkbox: ' + (e && e.message ? e.message : String(e))));
+      }
+    });
+  }
+
+  function validV2(v2) {
+    return v2 && typeof v2 === 'object' && typeof v2.field === 'string' && v2.field !== '' &&
+      typeof v2.site_key === 'string' && SITE_KEY.test(v2.site_key) &&
+      typeof v2.prompt === 'string' && v2.prompt.length > 0 && v2.prompt.length <= 300;
+  }
+
+  async function withRecaptchaToken(id, body, spec, signal) {
     if (typeof spec.action !== 'string' || typeof spec.field !== 'string' || !spec.field) {
       throw new JobError('invalid recaptcha spec in fetch frame (want {action, field})');
+    }
+    if (spec.v2 !== undefined && spec.v2 !== null && !validV2(spec.v2)) {
+      throw new JobError('invalid recaptcha v2 spec in fetch frame (want {site_key, field, prompt})');
     }
     let parsed;
     try {
@@ -583,7 +690,24 @@
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new JobError('a reCAPTCHA job needs a JSON object body');
     }
-    parsed[spec.field] = await recaptchaToken(spec.action, signal);
+    const serverKey = typeof spec.site_key === 'string' && SITE_KEY.test(spec.site_key) ? spec.site_key : null;
+    const key = pageSiteKey() || serverKey;
+    if (!key) {
+      throw new JobError('no reCAPTCHA site key: the page has no reCAPTCHA script and the server sent none (set recaptcha_site_key in config.jsonc)');
+    }
+    const api = await recaptchaApi(key, signal);
+    if (spec.v2) {
+      parsed[spec.v2.field] = await askPerson(id, api, spec.v2, signal);
+      let fresh = null;
+      try {
+        fresh = await mintToken(api, key, spec.action, signal);
+      } catch (e) {
+        if (signal.aborted) throw e;
+      }
+      parsed[spec.field] = fresh;
+    } else {
+      parsed[spec.field] = await mintToken(api, key, spec.action, signal);
+    }
     return JSON.stringify(parsed);
   }
 
@@ -610,7 +734,11 @@
     }
     if (typeof frame.recaptcha_action === 'string') {
       try {
-        await recaptchaToken(frame.recaptcha_action, new AbortController().signal);
+        const serverKey = typeof frame.site_key === 'string' && SITE_KEY.test(frame.site_key) ? frame.site_key : null;
+        const key = pageSiteKey() || serverKey;
+        if (!key) throw new JobError('no reCAPTCHA site key: the page has no reCAPTCHA script and the server sent none');
+        const signal = new AbortController().signal;
+        await mintToken(await recaptchaApi(key, signal), key, frame.recaptcha_action, signal);
         result.recaptcha = true;
       } catch (e) {
         problems.push(e && e.message ? e.message : String(e));

@@ -105,6 +105,9 @@ export async function startFakeArena({ delayMs = 5, slowIntervalMs = 200, extraA
     async stats() { return (await control('GET', 'stats')).json; },
     async reset() { await control('POST', 'reset'); },
     async rejectNextRecaptcha(count) { await control('POST', 'recaptcha/reject-next', { count }); },
+    /** Follow-ups of a direct-battle conversation with `turns` turns get the battle-turn 400. */
+    async battleTurnAfter(turns) { await control('POST', 'battle-turn-after', { turns }); },
+    async redirectLmarena(on) { await control('POST', 'redirect-lmarena', { on }); },
     /** Wait until a counter of /__fake/stats reaches `min`; returns the stats or throws. */
     async waitFor(counter, min, timeoutMs = DEFAULT_TIMEOUT_MS) {
       const r = await control('GET', `wait?counter=${counter}&min=${min}&timeout_ms=${timeoutMs}`);
@@ -131,7 +134,8 @@ export async function launchBrowser(fakePort, { loopbackAliases = [] } = {}) {
     throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install it (apt-get install -y chromium) or set CHROMIUM_PATH`);
   }
   const target = `127.0.0.1:${fakePort}`;
-  const rules = ['lmarena.ai', '*.lmarena.ai', 'arena.ai', '*.arena.ai']
+  // www.google.com too: the fake serves the stub reCAPTCHA script a fresh tab loads from there.
+  const rules = ['lmarena.ai', '*.lmarena.ai', 'arena.ai', '*.arena.ai', 'www.google.com']
     .map((h) => `MAP ${h} ${target}`)
     .concat(loopbackAliases.map((h) => `MAP ${h} 127.0.0.1`))
     .join(', ');
@@ -362,8 +366,8 @@ export function retryRequest({ sessionId = PAGE_SESSION_ID, messageId = PAGE_MES
 /** A create-evaluation request (UPSTREAM.md §3) without its reCAPTCHA token. */
 export function createEvaluationRequest({ content, modelId = MODELS.text, modality = 'chat' }) {
   const body = {
-    id: uuidv7(), mode: 'direct', modelAId: modelId, userMessageId: uuidv7(),
-    modelAMessageId: uuidv7(), modelBMessageId: uuidv7(),
+    id: uuidv7(), mode: 'direct-battle', modelAId: modelId, userMessageId: uuidv7(),
+    modelAMessageId: uuidv7(),
     userMessage: { content, experimental_attachments: [], metadata: {} }, modality,
   };
   return {

@@ -28,12 +28,15 @@ export const MODEL_NAMES = {
   search: 'grok-4-search',
 };
 
-function writeConfig(dir, { flow, apiKey, extra }) {
-  // The evaluation flow needs no captured ids: leave them out, as a new user would.
+function writeConfig(dir, { flow, apiKey, siteKey, extra }) {
+  // The evaluation flow needs no captured ids: leave them out, as a new user would. No flow
+  // named: the default (evaluation), as in the shipped config.
   const ids = flow === 'retry' ? { session_id: PAGE_SESSION_ID, message_id: PAGE_MESSAGE_ID } : {};
   const config = {
     ...ids,
-    upstream_flow: flow,
+    ...(flow ? { upstream_flow: flow } : {}),
+    // The fake arena's key stands in for arena.ai's (a fresh tab mints with it).
+    recaptcha_site_key: siteKey,
     api_key: apiKey || '',
     stream_response_timeout_seconds: 20,
     first_byte_timeout_seconds: 30,
@@ -90,11 +93,11 @@ export async function startServer(configDir, port = 0) {
  * `hosts` picks the origin of each tab (lmarena.ai or arena.ai).
  */
 export async function startStack({
-  flow = 'retry', apiKey = null, tabs = 1, hosts = null, extra = {}, fakeOptions = {},
+  flow = null, apiKey = null, tabs = 1, hosts = null, paths = null, extra = {}, fakeOptions = {},
 } = {}) {
   const configDir = mkdtempSync(path.join(os.tmpdir(), 'bridge-e2e-'));
-  writeConfig(configDir, { flow, apiKey, extra });
   const fake = await startFakeArena(fakeOptions);
+  writeConfig(configDir, { flow, apiKey, siteKey: fake.siteKey, extra });
   let server = await startServer(configDir);
   const browser = await launchBrowser(fake.port);
   const serverUrl = () => `ws://127.0.0.1:${server.port}/ws`;
@@ -108,8 +111,8 @@ export async function startStack({
     get port() { return server.port; },
     get baseUrl() { return `http://127.0.0.1:${server.port}/v1`; },
     url(p) { return `http://127.0.0.1:${server.port}${p}`; },
-    async addTab(host = 'lmarena.ai') {
-      const tab = await openTab(browser, { serverUrl: serverUrl(), host });
+    async addTab(host = 'lmarena.ai', pagePath = '/') {
+      const tab = await openTab(browser, { serverUrl: serverUrl(), host, path: pagePath });
       await waitForTitle(tab.page, (t) => t.startsWith(TITLE_PREFIX.connected), 15000);
       pages.push(tab);
       return tab;
@@ -134,7 +137,7 @@ export async function startStack({
   };
   try {
     for (let i = 0; i < tabs; i += 1) {
-      await stack.addTab((hosts && hosts[i]) || 'lmarena.ai');
+      await stack.addTab((hosts && hosts[i]) || 'lmarena.ai', (paths && paths[i]) || '/');
     }
   } catch (e) {
     await stack.stop();
@@ -150,7 +153,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
     const i = args.indexOf(name);
     return i >= 0 ? args[i + 1] : null;
   };
-  const stack = await startStack({ flow: opt('--flow') || 'retry', apiKey: opt('--api-key') });
+  const stack = await startStack({ flow: opt('--flow'), apiKey: opt('--api-key') });
   process.stdout.write(`${JSON.stringify({ baseUrl: stack.baseUrl, serverPort: stack.port, fakePort: stack.fake.port })}\n`);
   process.stdin.resume();
   const stop = async () => { await stack.stop(); process.exit(0); };

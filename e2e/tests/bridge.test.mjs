@@ -32,7 +32,7 @@ function client(stack, extra = {}) {
 
 describe('retry flow through the real browser chain', () => {
   let stack;
-  before(async () => { stack = await startStack({ tabs: 1 }); });
+  before(async () => { stack = await startStack({ flow: 'retry', tabs: 1 }); });
   after(async () => { await stack?.stop(); });
 
   test('streaming chat: CJK and emoji split across network reads arrive intact', async () => {
@@ -230,7 +230,7 @@ describe('retry flow through the real browser chain', () => {
 
 describe('two tabs', () => {
   let stack;
-  before(async () => { stack = await startStack({ tabs: 2, hosts: ['lmarena.ai', 'arena.ai'] }); });
+  before(async () => { stack = await startStack({ flow: 'retry', tabs: 2, hosts: ['lmarena.ai', 'arena.ai'] }); });
   after(async () => { await stack?.stop(); });
 
   test('two tabs share the load', async () => {

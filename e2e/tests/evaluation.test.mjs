@@ -36,6 +36,8 @@ for (const host of ['arena.ai', 'lmarena.ai']) {
       assert.equal(create.status, 200, `fake rejected: ${create.rejection}`);
       assert.equal(create.origin, `https://${host}`);
       assert.equal(typeof create.body.recaptchaV3Token, 'string', 'the page minted a token');
+      assert.equal(create.body.mode, 'direct-battle');
+      assert.equal(create.body.modelBMessageId, undefined);
       assert.equal(create.body.userMessage.content, 'first question');
 
       const stream = await openai.chat.completions.create({

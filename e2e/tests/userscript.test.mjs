@@ -178,6 +178,18 @@ describe('fetch jobs', () => {
   });
 });
 
+/** Runs `fn(tab, connection)` on a new tab whose page has no reCAPTCHA, then closes it. */
+async function withPlainTab(fn) {
+  const plain = await openTab(browser, { serverUrl: server.url, path: '/?recaptcha=0' });
+  try {
+    const c = await server.nextConnection();
+    await c.hello;
+    await fn(plain, c);
+  } finally {
+    await plain.close();
+  }
+}
+
 describe('reCAPTCHA jobs', () => {
   test('a token minted in the page goes into the named body field', async () => {
     const marker = `m-${crypto.randomUUID()}`;
@@ -200,23 +212,97 @@ describe('reCAPTCHA jobs', () => {
     assert.deepEqual(JSON.parse(job.end.body), { error: 'recaptcha validation failed' });
   });
 
-  test('on a page without reCAPTCHA the job fails clearly and nothing is sent', async () => {
-    const plain = await openTab(browser, { serverUrl: server.url, path: '/?recaptcha=0' });
-    try {
-      const c = await server.nextConnection();
-      await c.hello;
+  test('on a page without reCAPTCHA and no key from the server the job fails clearly, nothing is sent', async () => {
+    await withPlainTab(async (plain, c) => {
       const marker = `m-${crypto.randomUUID()}`;
       const job = await runJob(c, createEvaluationRequest({ content: marker }), {
         recaptcha: { action: 'chat_submit', field: 'recaptchaV3Token' },
       });
       assert.equal(job.end.type, 'error');
       assert.equal(job.end.status, null);
-      assert.match(job.end.message, /no reCAPTCHA on this page/);
+      assert.match(job.end.message, /no reCAPTCHA site key/);
       const all = await fake.requests();
       assert.ok(!all.some((r) => JSON.stringify(r.body ?? '').includes(marker)));
-    } finally {
-      await plain.close();
-    }
+    });
+  });
+
+  test('a fresh tab without reCAPTCHA loads enterprise.js itself once; every request gets a fresh token', async () => {
+    await withPlainTab(async (plain, c) => {
+      assert.equal(await plain.page.evaluate(() => typeof window.grecaptcha), 'undefined');
+      const spec = { action: 'chat_submit', field: 'recaptchaV3Token', site_key: fake.siteKey };
+      const tokens = [];
+      for (let i = 0; i < 2; i += 1) {
+        const marker = `m-${crypto.randomUUID()}`;
+        const job = await runJob(c, createEvaluationRequest({ content: `${marker} [scenario:text]` }), { recaptcha: spec });
+        assert.equal(job.end.type, 'done', JSON.stringify(job.end));
+        const record = await recordedWith(marker);
+        assert.equal(record.status, 200, record.rejection);
+        tokens.push(record.body.recaptchaV3Token);
+      }
+      assert.notEqual(tokens[0], tokens[1], 'a token is never reused');
+      const scripts = await plain.page.evaluate(() => [...document.scripts].map((s) => s.src).filter((s) => s.includes('recaptcha')));
+      assert.deepEqual(scripts, [`https://www.google.com/recaptcha/enterprise.js?render=${fake.siteKey}`]);
+      // Nothing about tokens or bodies in the console.
+      assert.ok(!plain.consoleLines.some((l) => tokens.some((t) => l.includes(t))));
+    });
+  });
+
+  test('a wrong key from the server is a clear error, not a hang', async () => {
+    await withPlainTab(async (plain, c) => {
+      const job = await runJob(c, createEvaluationRequest({ content: 'wrong key' }), {
+        recaptcha: { action: 'chat_submit', field: 'recaptchaV3Token', site_key: '6LwrongKey-000000000' },
+      });
+      assert.equal(job.end.type, 'error');
+      assert.match(job.end.message, /reCAPTCHA failed to mint a token/);
+    });
+  });
+
+  const V2 = {
+    site_key: '6Le3_cYsAAAAAGwWOK2RLDgNI15Bh8C0yLBOL1yL',
+    field: 'recaptchaV2Token',
+    prompt: 'lmarena-bridge needs you to tick this box',
+  };
+
+  test('v2: the overlay shows the sentence and the checkbox; ticking it sends the body with both tokens', async () => {
+    const marker = `m-${crypto.randomUUID()}`;
+    const id = nextJobId++;
+    conn.send({
+      type: 'fetch', id, request: createEvaluationRequest({ content: `${marker} [scenario:text]` }),
+      recaptcha: { action: 'chat_submit', field: 'recaptchaV3Token', site_key: fake.siteKey, v2: V2 },
+    });
+    const overlay = tab.page.locator('[data-lmarena-bridge-overlay]');
+    await overlay.waitFor({ state: 'visible', timeout: 10000 });
+    assert.equal((await overlay.locator('p').textContent()), V2.prompt);
+    assert.equal(await tab.page.locator('[data-lmarena-bridge-overlay]').count(), 1);
+    // Nothing is sent before a person ticks the box.
+    assert.ok(!(await fake.requests()).some((r) => JSON.stringify(r.body ?? '').includes(marker)));
+    await overlay.locator('.fake-recaptcha-checkbox').click();
+    const job = await conn.collectJob(id);
+    assert.equal(job.end.type, 'done', JSON.stringify(job.end));
+    const record = await recordedWith(marker);
+    assert.equal(record.status, 200, record.rejection);
+    assert.match(record.body.recaptchaV2Token, /^fake-recaptcha-/);
+    assert.match(record.body.recaptchaV3Token, /^fake-recaptcha-/);
+    assert.equal(await tab.page.locator('[data-lmarena-bridge-overlay]').count(), 0);
+  });
+
+  test('v2: an abort removes the overlay and nothing is sent; a second v2 job in the tab is refused', async () => {
+    const marker = `m-${crypto.randomUUID()}`;
+    const id = nextJobId++;
+    const spec = { action: 'chat_submit', field: 'recaptchaV3Token', site_key: fake.siteKey, v2: V2 };
+    conn.send({ type: 'fetch', id, request: createEvaluationRequest({ content: marker }), recaptcha: spec });
+    const overlay = tab.page.locator('[data-lmarena-bridge-overlay]');
+    await overlay.waitFor({ state: 'visible', timeout: 10000 });
+    const second = await runJob(conn, createEvaluationRequest({ content: `${marker}-2` }), { recaptcha: spec });
+    assert.equal(second.end.type, 'error');
+    assert.match(second.end.message, /already waiting/);
+    assert.equal(await tab.page.locator('[data-lmarena-bridge-overlay]').count(), 1);
+    conn.send({ type: 'abort', id });
+    const job = await conn.collectJob(id);
+    assert.equal(job.end.type, 'error');
+    assert.match(job.end.message, /aborted/);
+    assert.equal(await tab.page.locator('[data-lmarena-bridge-overlay]').count(), 0);
+    assert.ok(!(await fake.requests()).some((r) => JSON.stringify(r.body ?? '').includes(marker)));
   });
 
   test('works the same on https://arena.ai', async () => {

@@ -48,6 +48,7 @@ mod probe_tests {
             id: JobId(3),
             path: "/".to_owned(),
             recaptcha_action: Some("chat_submit".to_owned()),
+            site_key: None,
         };
         let text = serde_json::to_string(&probe).unwrap();
         assert_eq!(
@@ -223,10 +224,27 @@ pub struct FetchRequest {
 }
 
 /// Ask the tab to mint a reCAPTCHA v3 token and put it into a JSON body field.
+///
+/// `site_key` and `v2` were added later; both default to absent, so older frames still parse.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecaptchaSpec {
     pub action: String,
     pub field: String,
+    /// Key to load and mint with when the page names none (a fresh tab without reCAPTCHA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_key: Option<String>,
+    /// Ask a person for a v2 checkbox token first (after a refused v3 token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v2: Option<Box<RecaptchaV2Spec>>,
+}
+
+/// The v2 checkbox step: the tab shows `prompt` and the checkbox of `site_key`, and puts the
+/// token into body field `field` once a person ticks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecaptchaV2Spec {
+    pub site_key: String,
+    pub field: String,
+    pub prompt: String,
 }
 
 /// Commands the server can give a tab.
@@ -271,5 +289,9 @@ pub enum ServerMessage {
         path: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         recaptcha_action: Option<String>,
+        /// The site key to load reCAPTCHA with when the page has none (the config's
+        /// `recaptcha_site_key`); the tab prefers the page's own key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        site_key: Option<String>,
     },
 }

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use bridge_core::config::edit::{edit_file, set_string_values};
 use bridge_core::config::{
-    load_config, BattleTarget, Config, ConfigError, Mode, ReasoningOutput, UpstreamFlow,
+    load_config, parse_config, BattleTarget, Config, ConfigError, Mode, ReasoningOutput,
+    UpstreamFlow, RETRY_FLOW_WARNING,
 };
 
 fn repo_root() -> PathBuf {
@@ -78,6 +79,9 @@ fn every_key_is_read() {
         reasoning_output: ReasoningOutput::ThinkTags,
         max_request_bytes: 1_048_576,
         evaluation_history_size: 512,
+        recaptcha_site_key: "6LeTestKey_-0123456789abcdefghijklmnopqrst".into(),
+        recaptcha_v2_wait_seconds: 30,
+        upstream_min_interval_seconds: 3,
     };
     assert_eq!(c, expected);
 }
@@ -219,4 +223,53 @@ fn shipped_config_loads_without_warnings_and_is_editable() {
     let (config, _) = load_config(&copy).unwrap();
     assert_eq!(config.id_updater_last_mode, Mode::Battle);
     assert_eq!(config.id_updater_battle_target, BattleTarget::B);
+}
+
+#[test]
+fn the_default_flow_is_evaluation_and_retry_is_kept_with_a_warning() {
+    let path = Path::new("config.jsonc");
+    let (c, warnings) = parse_config("{}", path).unwrap();
+    assert_eq!(c.upstream_flow, UpstreamFlow::Evaluation);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(
+        c.recaptcha_site_key,
+        bridge_core::arena::recaptcha::V3_SITE_KEY
+    );
+    assert_eq!(c.recaptcha_v2_wait_seconds, 120);
+    assert_eq!(c.upstream_min_interval_seconds, 0);
+
+    let (c, warnings) = parse_config(r#"{"upstream_flow": "retry"}"#, path).unwrap();
+    assert_eq!(c.upstream_flow, UpstreamFlow::Retry);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].key, "upstream_flow");
+    assert_eq!(warnings[0].message, RETRY_FLOW_WARNING);
+    assert!(warnings[0].message.contains("ignores the history"));
+
+    let (_, warnings) = parse_config(r#"{"upstream_flow": "evaluation"}"#, path).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn recaptcha_and_pacing_keys_are_validated() {
+    let path = Path::new("config.jsonc");
+    for text in [
+        r#"{"recaptcha_site_key": ""}"#,
+        r#"{"recaptcha_site_key": "has space"}"#,
+        r#"{"recaptcha_site_key": 5}"#,
+        r#"{"recaptcha_v2_wait_seconds": 0}"#,
+        r#"{"recaptcha_v2_wait_seconds": -1}"#,
+        r#"{"upstream_min_interval_seconds": 1.5}"#,
+        r#"{"upstream_min_interval_seconds": "3"}"#,
+    ] {
+        let err = parse_config(text, path).unwrap_err();
+        let key = text.split('"').nth(1).unwrap();
+        assert!(err.to_string().contains(key), "{text}: {err}");
+    }
+    let (c, _) = parse_config(
+        r#"{"recaptcha_site_key": " k-1 ", "upstream_min_interval_seconds": 0}"#,
+        path,
+    )
+    .unwrap();
+    assert_eq!(c.recaptcha_site_key, "k-1");
+    assert_eq!(c.upstream_min_interval_seconds, 0);
 }

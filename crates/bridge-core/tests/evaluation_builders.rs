@@ -1,15 +1,17 @@
-//! Table tests of the `evaluation` flow request builders (UPSTREAM.md §3) with deterministic
-//! ids: create, post-to-evaluation, regenerate.
+//! Table tests of the `evaluation` flow request builders (UPSTREAM.md §3, as of §7) with
+//! deterministic ids: target resolution, create, post-to-evaluation, regenerate, stop.
 
 use std::collections::BTreeMap;
 
 use bridge_core::arena::evaluation::{
-    answer_side, build_create, build_post, build_regenerate, fold_messages, EvaluationRequest,
-    FoldOptions, FoldedPrompt, IdSource, V7Ids,
+    answer_side, build_create, build_post, build_regenerate, build_stop, fold_messages, Contest,
+    EvaluationRequest, EvaluationTarget, FoldOptions, FoldedPrompt, IdSource, V7Ids,
+    FOLLOW_UP_SENDS_ID,
 };
+use bridge_core::arena::recaptcha::V3_SITE_KEY;
 use bridge_core::arena::retry::ParticipantPosition;
-use bridge_core::config::{BattleTarget, Mode};
-use bridge_core::models::{ModelKind, ResolvedModel};
+use bridge_core::config::{BattleTarget, Config, Mode};
+use bridge_core::models::{ModelKind, ResolvedModel, SessionEntry};
 use bridge_core::openai::ChatMessage;
 use bridge_core::protocol::RecaptchaSpec;
 use serde_json::{json, Value};
@@ -65,15 +67,36 @@ fn chat_submit() -> Option<RecaptchaSpec> {
     Some(RecaptchaSpec {
         action: "chat_submit".into(),
         field: "recaptchaV3Token".into(),
+        site_key: Some(V3_SITE_KEY.into()),
+        v2: None,
     })
 }
 
+fn target(model: &ResolvedModel) -> EvaluationTarget {
+    EvaluationTarget::resolve(model, &Config::default()).unwrap()
+}
+
+fn no_id(kind: ModelKind, pool: Vec<SessionEntry>) -> ResolvedModel {
+    ResolvedModel {
+        model_id: None,
+        pool,
+        ..model(kind)
+    }
+}
+
+fn entry(mode: Option<Mode>, target: Option<BattleTarget>) -> SessionEntry {
+    SessionEntry {
+        mode,
+        battle_target: target,
+        ..SessionEntry::default()
+    }
+}
+
 #[test]
-fn create_direct_chat_text() {
+fn create_direct_battle_text() {
     let req = build_create(
         &prompt("Hello"),
-        &model(ModelKind::Text),
-        Mode::DirectChat,
+        &target(&model(ModelKind::Text)),
         &mut counter(),
     )
     .unwrap();
@@ -84,16 +107,16 @@ fn create_direct_chat_text() {
     assert_eq!(req.evaluation_id, Uuid::from_u128(1));
     assert_eq!(req.user_message_id, Uuid::from_u128(2));
     assert_eq!(req.model_a_message_id, Uuid::from_u128(3));
-    assert_eq!(req.model_b_message_id, Uuid::from_u128(4));
+    assert_eq!(req.model_b_message_id, None);
+    // §7: direct-battle with modelAId; no modelBMessageId, no recaptchaV2Token.
     assert_eq!(
         body(&req),
         json!({
             "id": id(1),
-            "mode": "direct",
+            "mode": "direct-battle",
             "modelAId": MODEL_ID,
             "userMessageId": id(2),
             "modelAMessageId": id(3),
-            "modelBMessageId": id(4),
             "userMessage": {"content": "Hello", "experimental_attachments": [], "metadata": {}},
             "modality": "chat"
         })
@@ -102,18 +125,17 @@ fn create_direct_chat_text() {
 
 #[test]
 fn create_body_keys_are_in_the_page_order_and_carry_no_token() {
-    let req = build_create(
+    let text = build_create(
         &prompt("Hello"),
-        &model(ModelKind::Text),
-        Mode::DirectChat,
+        &target(&no_id(ModelKind::Text, Vec::new())),
         &mut counter(),
     )
-    .unwrap();
-    let text = &req.request.body;
+    .unwrap()
+    .request
+    .body;
     let keys = [
         "\"id\"",
         "\"mode\"",
-        "\"modelAId\"",
         "\"userMessageId\"",
         "\"modelAMessageId\"",
         "\"modelBMessageId\"",
@@ -122,51 +144,127 @@ fn create_body_keys_are_in_the_page_order_and_carry_no_token() {
     ];
     let positions: Vec<usize> = keys.iter().map(|k| text.find(k).unwrap()).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
-    // The tab inserts the token; the server never has one.
-    assert!(!text.contains("recaptchaV3Token"));
+    // The tab inserts the tokens; the server never has one.
+    assert!(!text.contains("recaptcha"), "{text}");
+    assert!(!text.contains("\"direct\""), "{text}");
 }
 
 #[test]
-fn create_mode_and_modality_table() {
-    let rows = [
-        (ModelKind::Text, Mode::DirectChat, "direct", "chat"),
-        (ModelKind::Text, Mode::Battle, "battle", "chat"),
-        (ModelKind::Image, Mode::DirectChat, "direct", "image"),
-        (ModelKind::Image, Mode::Battle, "battle", "image"),
-        (ModelKind::Search, Mode::DirectChat, "direct", "search"),
-        (ModelKind::Search, Mode::Battle, "battle", "search"),
+fn target_table() {
+    let config = Config::default();
+    let battle_b = Config {
+        id_updater_battle_target: BattleTarget::B,
+        id_updater_last_mode: Mode::Battle,
+        ..Config::default()
+    };
+    // (case, model, config, contest)
+    let rows: Vec<(&str, ResolvedModel, &Config, Contest)> = vec![
         (
-            ModelKind::Other("video".into()),
-            Mode::DirectChat,
-            "direct",
-            "chat",
+            "a chosen model",
+            model(ModelKind::Text),
+            &config,
+            Contest::DirectBattle {
+                model_id: MODEL_ID.into(),
+            },
+        ),
+        (
+            "a chosen model with a battle entry still chats with it",
+            ResolvedModel {
+                pool: vec![entry(Some(Mode::Battle), Some(BattleTarget::B))],
+                ..model(ModelKind::Text)
+            },
+            &config,
+            Contest::DirectBattle {
+                model_id: MODEL_ID.into(),
+            },
+        ),
+        (
+            "models.json null: anonymous battle, global side",
+            no_id(ModelKind::Text, Vec::new()),
+            &battle_b,
+            Contest::Battle {
+                side: ParticipantPosition::B,
+            },
+        ),
+        (
+            "models.json null, direct_chat config: still a battle",
+            no_id(ModelKind::Image, Vec::new()),
+            &config,
+            Contest::Battle {
+                side: ParticipantPosition::A,
+            },
+        ),
+        (
+            "endpoint-map battle entry: its own side",
+            no_id(
+                ModelKind::Text,
+                vec![entry(Some(Mode::Battle), Some(BattleTarget::B))],
+            ),
+            &config,
+            Contest::Battle {
+                side: ParticipantPosition::B,
+            },
+        ),
+        (
+            "endpoint-map entry without mode: the global battle mode and side",
+            no_id(ModelKind::Text, vec![entry(None, None)]),
+            &battle_b,
+            Contest::Battle {
+                side: ParticipantPosition::B,
+            },
         ),
     ];
-    for (kind, mode, want_mode, want_modality) in rows {
-        let req = build_create(&prompt("Hi"), &model(kind.clone()), mode, &mut counter()).unwrap();
-        let body = body(&req);
-        assert_eq!(body["mode"], want_mode, "{kind:?} {mode:?}");
-        assert_eq!(body["modality"], want_modality, "{kind:?} {mode:?}");
-        assert_eq!(body["modelAId"], MODEL_ID, "{kind:?} {mode:?}");
-        assert_eq!(req.recaptcha, chat_submit());
+    for (case, model, config, contest) in rows {
+        let t = EvaluationTarget::resolve(&model, config).unwrap();
+        assert_eq!(t.contest, contest, "{case}");
+        let want_side = match contest {
+            Contest::DirectBattle { .. } => ParticipantPosition::A,
+            Contest::Battle { side } => side,
+        };
+        assert_eq!(t.side(), want_side, "{case}");
     }
 }
 
 #[test]
-fn create_battle_body() {
-    let req = build_create(
-        &prompt("Which is better?"),
-        &model(ModelKind::Text),
-        Mode::Battle,
-        &mut counter(),
-    )
-    .unwrap();
+fn a_direct_chat_entry_without_a_model_id_is_a_400() {
+    let model = no_id(ModelKind::Text, vec![entry(Some(Mode::DirectChat), None)]);
+    let err = EvaluationTarget::resolve(&model, &Config::default()).unwrap_err();
+    assert_eq!(err.param.as_deref(), Some("model"));
+    assert!(err.message.contains("'some-model'"), "{}", err.message);
+    assert!(err.message.contains("models.json"), "{}", err.message);
+    assert!(err.message.contains("battle"), "{}", err.message);
+}
+
+#[test]
+fn modality_follows_the_model_type() {
+    let rows = [
+        (ModelKind::Text, "chat"),
+        (ModelKind::Image, "image"),
+        (ModelKind::Search, "search"),
+        (ModelKind::Other("video".into()), "chat"),
+    ];
+    for (kind, want) in rows {
+        for m in [model(kind.clone()), no_id(kind.clone(), Vec::new())] {
+            let req = build_create(&prompt("Hi"), &target(&m), &mut counter()).unwrap();
+            assert_eq!(body(&req)["modality"], want, "{kind:?}");
+            assert_eq!(req.recaptcha, chat_submit());
+        }
+    }
+}
+
+#[test]
+fn create_anonymous_battle_body() {
+    let model = no_id(
+        ModelKind::Text,
+        vec![entry(Some(Mode::Battle), Some(BattleTarget::B))],
+    );
+    let req = build_create(&prompt("Which is better?"), &target(&model), &mut counter()).unwrap();
+    assert_eq!(req.model_b_message_id, Some(Uuid::from_u128(4)));
     assert_eq!(
         body(&req),
         json!({
             "id": id(1),
             "mode": "battle",
-            "modelAId": MODEL_ID,
             "userMessageId": id(2),
             "modelAMessageId": id(3),
             "modelBMessageId": id(4),
@@ -181,6 +279,17 @@ fn create_battle_body() {
 }
 
 #[test]
+fn the_site_key_comes_from_the_config() {
+    let config = Config {
+        recaptcha_site_key: "my-key".into(),
+        ..Config::default()
+    };
+    let t = EvaluationTarget::resolve(&model(ModelKind::Text), &config).unwrap();
+    let req = build_create(&prompt("Hi"), &t, &mut counter()).unwrap();
+    assert_eq!(req.recaptcha.unwrap().site_key.as_deref(), Some("my-key"));
+}
+
+#[test]
 fn data_uri_image_becomes_an_experimental_attachment() {
     let messages: Vec<ChatMessage> = serde_json::from_value(json!([{
         "role": "user",
@@ -191,13 +300,7 @@ fn data_uri_image_becomes_an_experimental_attachment() {
     }]))
     .unwrap();
     let folded = fold_messages(&messages, FoldOptions::default()).unwrap();
-    let req = build_create(
-        &folded,
-        &model(ModelKind::Text),
-        Mode::DirectChat,
-        &mut counter(),
-    )
-    .unwrap();
+    let req = build_create(&folded, &target(&model(ModelKind::Text)), &mut counter()).unwrap();
     assert_eq!(
         body(&req)["userMessage"],
         json!({
@@ -211,31 +314,10 @@ fn data_uri_image_becomes_an_experimental_attachment() {
 }
 
 #[test]
-fn direct_chat_needs_a_model_id_battle_sends_null() {
-    let no_id = ResolvedModel {
-        model_id: None,
-        ..model(ModelKind::Image)
-    };
-    let err = build_create(&prompt("a cat"), &no_id, Mode::DirectChat, &mut counter()).unwrap_err();
-    assert_eq!(err.param.as_deref(), Some("model"));
-    assert!(err.message.contains("'some-model'"), "{}", err.message);
-    assert!(err.message.contains("models.json"), "{}", err.message);
-
-    let req = build_create(&prompt("a cat"), &no_id, Mode::Battle, &mut counter()).unwrap();
-    assert_eq!(body(&req)["modelAId"], Value::Null);
-    assert_eq!(body(&req)["modality"], "image");
-}
-
-#[test]
-fn post_to_evaluation_path_and_body_without_mode() {
+fn post_to_evaluation_is_the_create_body_without_mode() {
     let evaluation = Uuid::from_u128(0x0199_a1b2_0000_7000_8000_0000_0000_0abc);
-    let req = build_post(
-        evaluation,
-        &prompt("And now?"),
-        &model(ModelKind::Search),
-        &mut counter(),
-    )
-    .unwrap();
+    let t = target(&model(ModelKind::Search));
+    let req = build_post(evaluation, &prompt("And now?"), &t, &mut counter()).unwrap();
     assert_eq!(
         req.request.path,
         format!("/nextjs-api/stream/post-to-evaluation/{evaluation}")
@@ -246,18 +328,42 @@ fn post_to_evaluation_path_and_body_without_mode() {
     assert_eq!(req.evaluation_id, evaluation);
     assert_eq!(req.user_message_id, Uuid::from_u128(1));
     assert_eq!(req.model_a_message_id, Uuid::from_u128(2));
-    assert_eq!(req.model_b_message_id, Uuid::from_u128(3));
-    assert_eq!(
-        body(&req),
-        json!({
-            "id": evaluation.to_string(),
-            "modelAId": MODEL_ID,
-            "userMessageId": id(1),
-            "modelAMessageId": id(2),
-            "modelBMessageId": id(3),
-            "userMessage": {"content": "And now?", "experimental_attachments": [], "metadata": {}},
-            "modality": "search"
-        })
+    assert_eq!(req.model_b_message_id, None);
+    let mut want = json!({
+        "modelAId": MODEL_ID,
+        "userMessageId": id(1),
+        "modelAMessageId": id(2),
+        "userMessage": {"content": "And now?", "experimental_attachments": [], "metadata": {}},
+        "modality": "search"
+    });
+    if FOLLOW_UP_SENDS_ID {
+        want["id"] = json!(evaluation.to_string());
+    }
+    assert_eq!(body(&req), want);
+
+    // The same as create, minus `mode` (and `id` when the constant says so).
+    let create = build_create(&prompt("And now?"), &t, &mut counter()).unwrap();
+    let mut create_body = body(&create);
+    let obj = create_body.as_object_mut().unwrap();
+    obj.remove("mode");
+    obj.remove("id");
+    obj.insert("userMessageId".into(), json!(id(1)));
+    obj.insert("modelAMessageId".into(), json!(id(2)));
+    let mut post_body = body(&req);
+    post_body.as_object_mut().unwrap().remove("id");
+    assert_eq!(post_body, create_body);
+}
+
+#[test]
+fn post_in_a_battle_keeps_model_b() {
+    let t = target(&no_id(ModelKind::Text, Vec::new()));
+    let req = build_post(Uuid::from_u128(9), &prompt("more"), &t, &mut counter()).unwrap();
+    assert_eq!(req.model_b_message_id, Some(Uuid::from_u128(3)));
+    let b = body(&req);
+    assert_eq!(b["modelBMessageId"], id(3));
+    assert!(
+        b.get("mode").is_none() && b.get("modelAId").is_none(),
+        "{b}"
     );
 }
 
@@ -278,6 +384,20 @@ fn regenerate_is_a_put_with_an_empty_object() {
 }
 
 #[test]
+fn stop_is_a_post_to_the_stop_path() {
+    let evaluation = Uuid::from_u128(7);
+    let message = Uuid::from_u128(8);
+    let req = build_stop(evaluation, message);
+    assert_eq!(
+        req.path,
+        format!("/nextjs-api/stream/stop/{evaluation}/messages/{message}")
+    );
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.headers, expected_headers());
+    assert_eq!(req.body, "");
+}
+
+#[test]
 fn default_ids_are_distinct_uuid_v7() {
     let mut ids = V7Ids;
     let a = ids.next_id();
@@ -288,8 +408,7 @@ fn default_ids_are_distinct_uuid_v7() {
 
     let req = build_create(
         &prompt("Hi"),
-        &model(ModelKind::Text),
-        Mode::DirectChat,
+        &target(&no_id(ModelKind::Text, Vec::new())),
         &mut V7Ids,
     )
     .unwrap();
@@ -297,7 +416,7 @@ fn default_ids_are_distinct_uuid_v7() {
         req.evaluation_id,
         req.user_message_id,
         req.model_a_message_id,
-        req.model_b_message_id,
+        req.model_b_message_id.unwrap(),
     ];
     assert!(all.iter().all(|u| u.get_version_num() == 7));
     assert!(all.windows(2).all(|w| w[0] != w[1]));

@@ -150,7 +150,23 @@ fn fixtures_decode_to_the_documented_values() {
         Some(RecaptchaSpec {
             action: "chat_submit".to_owned(),
             field: "recaptchaV3Token".to_owned(),
+            site_key: None,
+            v2: None,
         })
+    );
+    let fetch: ServerMessage =
+        serde_json::from_str(&text("server_fetch_recaptcha_v2.json")).expect("fetch v2");
+    let ServerMessage::Fetch { recaptcha, .. } = fetch else {
+        panic!("not a fetch");
+    };
+    assert_eq!(
+        recaptcha,
+        Some(bridge_core::arena::recaptcha::with_v2(
+            bridge_core::arena::recaptcha::v3_spec(
+                bridge_core::arena::recaptcha::TokenAction::Submit,
+                bridge_core::arena::recaptcha::V3_SITE_KEY,
+            )
+        ))
     );
     let capture: ServerMessage =
         serde_json::from_str(&text("server_command_capture.json")).expect("command");

@@ -1,6 +1,7 @@
 //! Classification of non-2xx upstream answers (UPSTREAM.md §5) against the error bodies in
 //! tests/fixtures/upstream/errors, and extraction of JSON error messages.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use bridge_core::arena::stream::{
@@ -27,6 +28,31 @@ type Case<'a> = (
     Option<&'a str>,
     UpstreamError,
 );
+
+/// Response headers as the tab forwards them.
+fn headers(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Classifies with a content type and a `retry-after` (either may be absent).
+fn classify(
+    status: u16,
+    content_type: Option<&str>,
+    body: &str,
+    retry_after: Option<&str>,
+) -> UpstreamError {
+    let mut pairs = Vec::new();
+    if let Some(ct) = content_type {
+        pairs.push(("content-type", ct));
+    }
+    if let Some(r) = retry_after {
+        pairs.push(("Retry-After", r));
+    }
+    classify_upstream_error(status, &headers(&pairs), body)
+}
 
 fn server(status: u16, message: &str) -> UpstreamError {
     UpstreamError::Server {
@@ -251,7 +277,7 @@ fn classification_table() {
         ),
     ];
     for (name, status, content_type, body, retry_after, expected) in cases {
-        let got = classify_upstream_error(status, content_type, &body, retry_after);
+        let got = classify(status, content_type, &body, retry_after);
         assert_eq!(got, expected, "case: {name}");
         assert!(
             !got.to_string().contains("<html") && !got.to_string().contains("<!DOCTYPE"),
@@ -263,16 +289,14 @@ fn classification_table() {
 #[test]
 fn long_messages_are_truncated_and_whitespace_collapsed() {
     let long = format!(r#"{{"error":"{}"}}"#, "x".repeat(5000));
-    let UpstreamError::Server { message, .. } = classify_upstream_error(500, JSON, &long, None)
-    else {
+    let UpstreamError::Server { message, .. } = classify(500, JSON, &long, None) else {
         panic!("expected a server error");
     };
     assert_eq!(message.chars().count(), MAX_ERROR_MESSAGE_CHARS + 1);
     assert!(message.ends_with('…'));
 
     let plain = format!("line one\n\n\tline two {}", "y".repeat(3000));
-    let UpstreamError::Server { message, .. } = classify_upstream_error(502, PLAIN, &plain, None)
-    else {
+    let UpstreamError::Server { message, .. } = classify(502, PLAIN, &plain, None) else {
         panic!("expected a server error");
     };
     assert!(message.starts_with("line one line two yyy"), "{message}");
@@ -285,19 +309,19 @@ fn an_html_page_with_a_huge_or_missing_title_gives_a_short_message() {
         "<html><head><title>{}</title></head><body>x</body></html>",
         "t".repeat(2000)
     );
-    let err = classify_upstream_error(500, HTML, &page, None);
+    let err = classify(500, HTML, &page, None);
     let UpstreamError::Server { message, .. } = &err else {
         panic!("{err:?}");
     };
     assert!(message.chars().count() <= MAX_ERROR_MESSAGE_CHARS + 60);
-    let err = classify_upstream_error(500, HTML, "<html><body><p>oops</p></body></html>", None);
+    let err = classify(500, HTML, "<html><body><p>oops</p></body></html>", None);
     assert_eq!(err, server(500, "an HTML page instead of an API answer"));
-    let err = classify_upstream_error(500, HTML, "<html><title>unclosed", None);
+    let err = classify(500, HTML, "<html><title>unclosed", None);
     assert_eq!(
         err,
         server(500, "an HTML page instead of an API answer: unclosed")
     );
-    let err = classify_upstream_error(
+    let err = classify(
         502,
         None,
         "<!DOCTYPE html><title>Bad &amp; <b>Gateway</b></title>",
@@ -355,4 +379,142 @@ fn errors_display_with_context() {
     };
     assert_eq!(e.to_string(), "LMArena rejected the request (422): bad");
     assert!(UpstreamError::Challenge.to_string().contains("Cloudflare"));
+}
+
+/// `(name, status, headers, body, expected)`.
+type Case2026<'a> = (
+    &'a str,
+    u16,
+    BTreeMap<String, String>,
+    String,
+    UpstreamError,
+);
+
+/// The 2026 answers of UPSTREAM.md §7, against the reconstructed fixtures named with their date.
+#[test]
+fn classification_table_2026() {
+    let challenge = body("cloudflare_challenge_429_2026-09.txt");
+    let message = |m: &str| m.to_owned();
+    let cases: Vec<Case2026> = vec![
+        (
+            "429 with cf-mitigated: challenge is a challenge, not a rate limit",
+            429,
+            headers(&[
+                ("content-type", "text/html; charset=UTF-8"),
+                ("cf-mitigated", "challenge"),
+                ("retry-after", "60"),
+            ]),
+            challenge.clone(),
+            UpstreamError::Challenge,
+        ),
+        (
+            "cf-mitigated in another case, with a JSON body",
+            429,
+            headers(&[("CF-Mitigated", " Challenge ")]),
+            r#"{"error":"Too Many Requests"}"#.to_owned(),
+            UpstreamError::Challenge,
+        ),
+        (
+            "403 challenge page as before",
+            403,
+            headers(&[("content-type", "text/html")]),
+            challenge,
+            UpstreamError::Challenge,
+        ),
+        (
+            "429 Too Many Requests with retry-after",
+            429,
+            headers(&[
+                ("content-type", "application/json"),
+                ("retry-after", "1200"),
+            ]),
+            body("rate_limited_429_2026-09.txt"),
+            UpstreamError::RateLimited {
+                message: message("Too Many Requests"),
+                retry_after: Some(1200),
+            },
+        ),
+        (
+            "429 prompt failed",
+            429,
+            headers(&[("content-type", "application/json"), ("retry-after", "5")]),
+            body("prompt_failed_429_2026-08.txt"),
+            UpstreamError::PromptFailed {
+                message: message("prompt failed"),
+            },
+        ),
+        (
+            "404 Models not found",
+            404,
+            headers(&[("content-type", "application/json")]),
+            body("models_not_found_404_2026-09.txt"),
+            UpstreamError::ModelUnavailable {
+                message: message("Models not found"),
+            },
+        ),
+        (
+            "401 User not found",
+            401,
+            headers(&[("content-type", "application/json")]),
+            body("user_not_found_401_2026-09.txt"),
+            UpstreamError::LoginRequired {
+                status: 401,
+                message: message("User not found"),
+            },
+        ),
+        (
+            "400 battle turn in a direct chat",
+            400,
+            headers(&[("content-type", "application/json")]),
+            body("battle_turn_400_2026-03.txt"),
+            UpstreamError::ConversationCannotContinue {
+                message: message(
+                    "Bad next turn request in Battles in Direct mode. DIRECT was requested, but \
+                     expected a BATTLE turn",
+                ),
+            },
+        ),
+        (
+            "400 direct mode refused on create",
+            400,
+            headers(&[("content-type", "application/json")]),
+            body("direct_mode_400_2026-07.txt"),
+            UpstreamError::DirectModeRefused {
+                message: message("'direct' mode is not allowed when starting a new conversation"),
+            },
+        ),
+        (
+            "403 recaptcha as before",
+            403,
+            headers(&[("content-type", "application/json")]),
+            body("recaptcha_403.txt"),
+            UpstreamError::Recaptcha {
+                message: message("recaptcha validation failed"),
+            },
+        ),
+        (
+            "a 404 without the marker stays a server error",
+            404,
+            headers(&[]),
+            r#"{"error":"Evaluation not found"}"#.to_owned(),
+            server(404, "Evaluation not found"),
+        ),
+        (
+            "a 200-class marker in plain text is not read as JSON",
+            429,
+            headers(&[("content-type", "text/plain")]),
+            "prompt failed".to_owned(),
+            UpstreamError::RateLimited {
+                message: message("prompt failed"),
+                retry_after: None,
+            },
+        ),
+    ];
+    for (name, status, headers, body, expected) in cases {
+        assert_eq!(
+            classify_upstream_error(status, &headers, &body),
+            expected,
+            "case: {name}"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use bridge_core::arena::recaptcha::V2_PROMPT;
 use bridge_core::arena::retry::BuildError;
 use bridge_core::arena::stream::UpstreamError;
 use bridge_core::models::ResolveError;
@@ -193,6 +194,35 @@ impl ApiError {
                     None => e,
                 }
             }
+            UpstreamError::PromptFailed { message } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                format!(
+                    "LMArena refused the prompt ({message}). Possible causes: the account's \
+                     quota is used up, LMArena refused the reCAPTCHA token, or the prompt is \
+                     too large."
+                ),
+            )
+            .with_code("upstream_prompt_failed"),
+            UpstreamError::ModelUnavailable { message } => Self::not_found(format!(
+                "LMArena does not offer this model in this mode or modality ({message}); pick \
+                 another model or update models.json."
+            ))
+            .with_code("model_unavailable_upstream")
+            .with_param("model"),
+            UpstreamError::LoginRequired { status, message } => Self::bad_gateway(format!(
+                "LMArena answered {status}: {message}. The tab is not logged in: log in to \
+                 arena.ai in the browser of that tab."
+            ))
+            .with_code("upstream_login_required"),
+            UpstreamError::ConversationCannotContinue { message } => Self::bad_gateway(format!(
+                "LMArena will not continue this conversation: {message}"
+            ))
+            .with_code("upstream_conversation_ended"),
+            UpstreamError::DirectModeRefused { message } => Self::bad_gateway(format!(
+                "LMArena refused the conversation mode the bridge sent: {message}"
+            ))
+            .with_code("upstream_mode_refused"),
             UpstreamError::TooLarge { message } => Self::too_large(format!(
                 "LMArena rejected the request as too large (about 5 MB is its limit; send \
                  smaller or fewer images): {message}"
@@ -229,6 +259,28 @@ impl From<JobError> for ApiError {
             }
             JobError::QueueFull { retry_after } => Self::queue_full(retry_after),
             JobError::QueueTimeout { retry_after } => Self::queue_timeout(retry_after),
+            JobError::CoolingDown { retry_after } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                format!(
+                    "Every LMArena tab is cooling down after LMArena's rate limit (its \
+                     retry-after); the bridge sends nothing meanwhile, since requests during \
+                     the penalty prolong it. Retry after {retry_after} s."
+                ),
+            )
+            .with_code("tabs_cooling_down")
+            .with_retry_after(retry_after),
+            JobError::NeedsHuman { waited_secs } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                format!(
+                    "LMArena refused the reCAPTCHA token twice and asks for its checkbox: tick \
+                     the box \"{V2_PROMPT}\" in the arena.ai tab (waited {waited_secs} s, \
+                     recaptcha_v2_wait_seconds), or reload that tab, then retry."
+                ),
+            )
+            .with_code("recaptcha_needs_human")
+            .no_retry(),
             JobError::Timeout(TimeoutKind::FirstByte(secs)) => Self::timeout(format!(
                 "LMArena did not start answering within {secs} s (first_byte_timeout_seconds)."
             )),

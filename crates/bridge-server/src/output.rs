@@ -109,7 +109,9 @@ impl ChoiceRenderer {
                 }
                 Rendered::default()
             }
-            StreamEvent::Citation(_) | StreamEvent::Error(_) => Rendered::default(),
+            StreamEvent::Citation(_) | StreamEvent::Error(_) | StreamEvent::Heartbeat => {
+                Rendered::default()
+            }
         }
     }
 

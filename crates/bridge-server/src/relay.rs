@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::time::Duration;
 
+use bridge_core::arena::recaptcha::with_v2;
 use bridge_core::arena::stream::{
     classify_upstream_error, Participant, StreamEvent, StreamParser, UpstreamError,
 };
@@ -18,7 +19,7 @@ use bridge_core::protocol::{FetchRequest, RecaptchaSpec, ServerMessage};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::pool::{AcquireError, Acquired, ConnId, JobEvent, JobGuard, Lease};
+use crate::pool::{AcquireError, Acquired, ConnId, HumanWait, JobEvent, JobGuard, Lease};
 use crate::state::AppState;
 use crate::stats::{Outcome, RequestTrack};
 
@@ -35,6 +36,9 @@ pub(crate) struct Dispatch {
     /// Upstream `session_id/message_id`; jobs with the same key never run at once.
     pub(crate) session_key: Option<String>,
     pub(crate) participant: Participant,
+    /// The upstream request that stops this answer on LMArena's side (the `evaluation` flow),
+    /// sent when the client goes away mid-answer.
+    pub(crate) stop: Option<UpstreamRequest>,
 }
 
 /// Which timeout ended a job.
@@ -65,10 +69,19 @@ pub(crate) enum JobError {
     QueueTimeout {
         retry_after: u64,
     },
+    /// Every tab that could serve is cooling down after a rate limit for longer than
+    /// `queue_timeout_seconds`; the shortest cooldown ends after this many seconds.
+    CoolingDown {
+        retry_after: u64,
+    },
+    /// A v2 checkbox in the tab waited `recaptcha_v2_wait_seconds` (the value) for a person,
+    /// or the tab already shows one.
+    NeedsHuman {
+        waited_secs: u64,
+    },
     Timeout(TimeoutKind),
     /// LMArena answered a non-2xx status, classified by core.
     Upstream {
-        status: u16,
         error: UpstreamError,
     },
     /// The tab could not complete the fetch (network error, no status).
@@ -112,14 +125,23 @@ impl JobError {
             JobError::NoTab { .. } => Outcome::NoTab,
             JobError::QueueFull { .. } => Outcome::QueueFull,
             JobError::QueueTimeout { .. } => Outcome::QueueTimeout,
+            JobError::CoolingDown { .. } => Outcome::RateLimited,
+            JobError::NeedsHuman { .. } => Outcome::Unavailable,
             JobError::AllChallenged => Outcome::Unavailable,
             JobError::Timeout(_) => Outcome::Timeout,
             JobError::Upstream { error, .. } => match error {
                 UpstreamError::Challenge => Outcome::Unavailable,
-                UpstreamError::RateLimited { .. } => Outcome::RateLimited,
-                UpstreamError::TooLarge { .. } | UpstreamError::Rejected { .. } => Outcome::Invalid,
+                UpstreamError::RateLimited { .. } | UpstreamError::PromptFailed { .. } => {
+                    Outcome::RateLimited
+                }
+                UpstreamError::TooLarge { .. }
+                | UpstreamError::Rejected { .. }
+                | UpstreamError::ModelUnavailable { .. } => Outcome::Invalid,
                 UpstreamError::Recaptcha { .. }
                 | UpstreamError::Unauthorized { .. }
+                | UpstreamError::LoginRequired { .. }
+                | UpstreamError::ConversationCannotContinue { .. }
+                | UpstreamError::DirectModeRefused { .. }
                 | UpstreamError::Server { .. } => Outcome::UpstreamError,
             },
             JobError::TabFailed { .. }
@@ -157,6 +179,13 @@ async fn take_lease(
     watch: Option<&impl QueueWatch>,
 ) -> Result<Lease, JobError> {
     let config = state.config();
+    let max_wait = Duration::from_secs(config.queue_timeout_seconds);
+    if let Some(cooldown) = state.pool().cooldown_wait().filter(|c| *c > max_wait) {
+        // Waiting would outlast the queue timeout: say so now instead of hitting the site.
+        return Err(JobError::CoolingDown {
+            retry_after: cooldown.as_secs() + u64::from(cooldown.subsec_nanos() > 0),
+        });
+    }
     let acquired = state
         .pool()
         .acquire(dispatch.session_key.clone(), retry)
@@ -167,9 +196,8 @@ async fn take_lease(
             if let Some(w) = watch {
                 w.queued().await;
             }
-            let timeout = Duration::from_secs(config.queue_timeout_seconds);
             waiting
-                .wait(timeout)
+                .wait(max_wait)
                 .await
                 .map_err(|e| JobError::from_acquire(e, state, &config))
         }
@@ -197,6 +225,8 @@ pub(crate) struct RelayJob {
     failed: bool,
     idle: Duration,
     deadline: Instant,
+    /// Sent to the tab when the job is dropped mid-answer (see [`Dispatch::stop`]).
+    stop: Option<UpstreamRequest>,
 }
 
 impl RelayJob {
@@ -213,7 +243,12 @@ impl RelayJob {
         let first_byte = Duration::from_secs(cfg.first_byte_timeout_seconds.max(1));
         let idle = Duration::from_secs(cfg.stream_response_timeout_seconds.max(1));
         let deadline = Instant::now() + Duration::from_secs(cfg.total_timeout_seconds.max(1));
-        let mut recaptcha_retried = false;
+        let v2_wait = Duration::from_secs(cfg.recaptcha_v2_wait_seconds.max(1));
+        // The token instruction of the next try: after two refused v3 tokens it asks a person
+        // for the v2 checkbox, while `human` keeps the tab out of the pool.
+        let mut recaptcha = dispatch.recaptcha.clone();
+        let mut refusals = 0;
+        let mut human: Option<HumanWait> = None;
         let mut attempt = 0;
         // A lease kept for another try on the same tab (a refused reCAPTCHA token).
         let mut kept: Option<Lease> = None;
@@ -234,21 +269,27 @@ impl RelayJob {
             track.set_tab(lease.conn());
             let (mut guard, mut rx) = lease.start_job(|id| ServerMessage::Fetch {
                 id,
-                request: FetchRequest {
-                    path: dispatch.request.path.clone(),
-                    method: dispatch.request.method.clone(),
-                    headers: dispatch.request.headers.clone(),
-                    body: dispatch.request.body.clone(),
-                },
-                recaptcha: dispatch.recaptcha.clone(),
+                request: fetch_request(&dispatch.request),
+                recaptcha: recaptcha.clone(),
             });
-            let head = tokio::time::timeout(first_byte, wait_head(state, lease.conn(), &mut rx));
+            let head_wait = if human.is_some() {
+                v2_wait + first_byte
+            } else {
+                first_byte
+            };
+            let head = tokio::time::timeout(head_wait, wait_head(state, lease.conn(), &mut rx));
             let Ok(outcome) = head.await else {
                 state.pool().record_outcome(lease.conn(), false);
-                return Err(JobError::Timeout(TimeoutKind::FirstByte(
-                    first_byte.as_secs(),
-                )));
+                // Dropping the guard aborts the fetch, which also removes the checkbox.
+                return Err(match human {
+                    Some(_) => JobError::NeedsHuman {
+                        waited_secs: v2_wait.as_secs(),
+                    },
+                    None => JobError::Timeout(TimeoutKind::FirstByte(first_byte.as_secs())),
+                });
             };
+            // A head or a failure: the person (if one was asked) is done.
+            human = None;
             match outcome {
                 HeadOutcome::Ok => {
                     return Ok(RelayJob {
@@ -264,22 +305,39 @@ impl RelayJob {
                         failed: false,
                         idle,
                         deadline,
+                        stop: dispatch.stop.clone(),
                     });
                 }
                 HeadOutcome::Failed(err) => {
                     state.pool().record_outcome(lease.conn(), false);
-                    // A refused reCAPTCHA token gets one more try: the tab mints a fresh
-                    // token for every fetch.
-                    if err.recaptcha_refused() && dispatch.recaptcha.is_some() && !recaptcha_retried
-                    {
-                        recaptcha_retried = true;
-                        guard.finish();
-                        drop(guard);
+                    let v3 = recaptcha.as_ref().filter(|r| r.v2.is_none()).cloned();
+                    let Some(v3) = v3.filter(|_| err.recaptcha_refused()) else {
+                        return Err(err);
+                    };
+                    guard.finish();
+                    drop(guard);
+                    refusals += 1;
+                    if refusals == 1 {
+                        // One more try: the tab mints a fresh token for every fetch.
                         tracing::warn!("reCAPTCHA token refused; retrying once with a fresh token");
-                        kept = Some(lease);
-                        continue;
+                    } else {
+                        // Refused twice: only a person ticking the v2 checkbox gets through.
+                        let Some(wait) = state.pool().await_human(lease.conn()) else {
+                            return Err(JobError::NeedsHuman {
+                                waited_secs: v2_wait.as_secs(),
+                            });
+                        };
+                        tracing::warn!(
+                            conn = lease.conn(),
+                            "reCAPTCHA token refused twice; asking a person to tick the checkbox"
+                        );
+                        // Starts a streaming answer, whose keep-alives then hold the client.
+                        watch.queued().await;
+                        recaptcha = Some(with_v2(v3));
+                        human = Some(wait);
                     }
-                    return Err(err);
+                    kept = Some(lease);
+                    continue;
                 }
                 HeadOutcome::Lost => {
                     drop(guard);
@@ -355,9 +413,28 @@ impl RelayJob {
 
 impl Drop for RelayJob {
     fn drop(&mut self) {
+        if !self.done && !self.failed {
+            if let Some(stop) = self.stop.take() {
+                // Fire and forget: aborting the fetch alone leaves LMArena generating.
+                self.lease.send_untracked(|id| ServerMessage::Fetch {
+                    id,
+                    request: fetch_request(&stop),
+                    recaptcha: None,
+                });
+            }
+        }
         self.state
             .stats()
             .unknown_lines(&self.parser.stats().unknown_types);
+    }
+}
+
+fn fetch_request(request: &UpstreamRequest) -> FetchRequest {
+    FetchRequest {
+        path: request.path.clone(),
+        method: request.method.clone(),
+        headers: request.headers.clone(),
+        body: request.body.clone(),
     }
 }
 
@@ -434,21 +511,20 @@ fn upstream_failure(
             message: message.to_owned(),
         };
     };
-    let content_type = header(headers, "content-type");
-    let retry_after = header(headers, "retry-after");
-    let err = classify_upstream_error(status, content_type, truncate(body), retry_after);
+    let err = classify_upstream_error(status, headers, truncate(body));
     if matches!(err, UpstreamError::Challenge) {
         tracing::warn!(conn, "Cloudflare challenge in a tab; asking it to reload");
         state.pool().mark_challenged(conn);
     }
-    JobError::Upstream { status, error: err }
-}
-
-fn header<'a>(headers: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+    if let UpstreamError::RateLimited {
+        retry_after: Some(secs),
+        ..
+    } = &err
+    {
+        tracing::warn!(conn, secs, "LMArena rate limit; the tab cools down");
+        state.pool().cool_down(conn, *secs);
+    }
+    JobError::Upstream { error: err }
 }
 
 fn truncate(body: &str) -> &str {
@@ -467,8 +543,8 @@ mod tests {
     use super::*;
     use crate::error::ApiError;
 
-    fn upstream(status: u16, error: UpstreamError) -> JobError {
-        JobError::Upstream { status, error }
+    fn upstream(error: UpstreamError) -> JobError {
+        JobError::Upstream { error }
     }
 
     /// The outcome of each variant, and the status the client gets for it.
@@ -500,61 +576,49 @@ mod tests {
             ),
             (JobError::Timeout(TimeoutKind::Total), Outcome::Timeout, 504),
             (
-                upstream(503, UpstreamError::Challenge),
+                upstream(UpstreamError::Challenge),
                 Outcome::Unavailable,
                 503,
             ),
             (
-                upstream(
-                    429,
-                    UpstreamError::RateLimited {
-                        message: message(),
-                        retry_after: None,
-                    },
-                ),
+                upstream(UpstreamError::RateLimited {
+                    message: message(),
+                    retry_after: None,
+                }),
                 Outcome::RateLimited,
                 429,
             ),
             (
-                upstream(413, UpstreamError::TooLarge { message: message() }),
+                upstream(UpstreamError::TooLarge { message: message() }),
                 Outcome::Invalid,
                 413,
             ),
             (
-                upstream(
-                    400,
-                    UpstreamError::Rejected {
-                        status: 400,
-                        message: message(),
-                    },
-                ),
+                upstream(UpstreamError::Rejected {
+                    status: 400,
+                    message: message(),
+                }),
                 Outcome::Invalid,
                 400,
             ),
             (
-                upstream(403, UpstreamError::Recaptcha { message: message() }),
+                upstream(UpstreamError::Recaptcha { message: message() }),
                 Outcome::UpstreamError,
                 502,
             ),
             (
-                upstream(
-                    401,
-                    UpstreamError::Unauthorized {
-                        status: 401,
-                        message: message(),
-                    },
-                ),
+                upstream(UpstreamError::Unauthorized {
+                    status: 401,
+                    message: message(),
+                }),
                 Outcome::UpstreamError,
                 502,
             ),
             (
-                upstream(
-                    500,
-                    UpstreamError::Server {
-                        status: 500,
-                        message: message(),
-                    },
-                ),
+                upstream(UpstreamError::Server {
+                    status: 500,
+                    message: message(),
+                }),
                 Outcome::UpstreamError,
                 502,
             ),
@@ -590,20 +654,14 @@ mod tests {
 
     #[test]
     fn only_a_refused_recaptcha_token_is_retried() {
-        let refused = upstream(
-            403,
-            UpstreamError::Recaptcha {
-                message: "x".into(),
-            },
-        );
+        let refused = upstream(UpstreamError::Recaptcha {
+            message: "x".into(),
+        });
         assert!(refused.recaptcha_refused());
-        let other = upstream(
-            403,
-            UpstreamError::Unauthorized {
-                status: 403,
-                message: "x".into(),
-            },
-        );
+        let other = upstream(UpstreamError::Unauthorized {
+            status: 403,
+            message: "x".into(),
+        });
         assert!(!other.recaptcha_refused());
     }
 }

@@ -121,6 +121,9 @@ impl AppState {
             loaded.config.max_concurrent_per_tab,
             loaded.config.queue_limit,
         );
+        pool.set_min_interval(Duration::from_secs(
+            loaded.config.upstream_min_interval_seconds,
+        ));
         let (shutdown_tx, _) = watch::channel(false);
         let conversations = Conversations::new(loaded.config.evaluation_history_size);
         Self {
@@ -242,6 +245,9 @@ impl AppState {
                     loaded.config.max_concurrent_per_tab,
                     loaded.config.queue_limit,
                 );
+                self.shared.pool.set_min_interval(Duration::from_secs(
+                    loaded.config.upstream_min_interval_seconds,
+                ));
                 self.shared
                     .conversations
                     .set_capacity(loaded.config.evaluation_history_size);

@@ -50,6 +50,7 @@ pub(crate) mod names {
     pub(crate) const UPSTREAM_RESPONSES: &str = "bridge_upstream_responses_total";
     pub(crate) const UPSTREAM_BYTES: &str = "bridge_upstream_bytes_total";
     pub(crate) const UNKNOWN_LINES: &str = "bridge_upstream_unknown_lines_total";
+    pub(crate) const FRESH_FALLBACKS: &str = "bridge_evaluation_fallbacks_total";
     pub(crate) const UPTIME: &str = "bridge_uptime_seconds";
     pub(crate) const BUILD_INFO: &str = "bridge_build_info";
 }
@@ -158,6 +159,8 @@ pub(crate) struct StatsSnapshot {
     pub total: u64,
     pub outcomes: BTreeMap<&'static str, u64>,
     pub client_aborts: u64,
+    /// Evaluation continuations LMArena refused, sent again as a fresh conversation.
+    pub fresh_fallbacks: u64,
     pub upstream_statuses: BTreeMap<String, u64>,
     pub unknown_line_types: BTreeMap<String, u64>,
     pub update: Option<UpdateInfo>,
@@ -183,6 +186,7 @@ struct Book {
     total: u64,
     outcomes: BTreeMap<&'static str, u64>,
     client_aborts: u64,
+    fresh_fallbacks: u64,
     upstream_statuses: BTreeMap<String, u64>,
     unknown_types: BTreeMap<String, u64>,
     update: Option<UpdateInfo>,
@@ -287,6 +291,10 @@ impl Stats {
             metrics::describe_counter!(
                 names::UNKNOWN_LINES,
                 "Upstream stream lines of a type the parser does not know, by line prefix."
+            );
+            metrics::describe_counter!(
+                names::FRESH_FALLBACKS,
+                "Evaluation continuations LMArena refused, sent again as a fresh conversation."
             );
             metrics::describe_gauge!(names::UPTIME, Unit::Seconds, "Seconds since start.");
             metrics::describe_gauge!(names::BUILD_INFO, "Always 1; the version is a label.");
@@ -420,6 +428,12 @@ impl Stats {
         });
     }
 
+    /// A refused continuation was sent again as a fresh conversation.
+    pub(crate) fn fresh_fallback(&self) {
+        self.book().fresh_fallbacks += 1;
+        self.record(|| metrics::counter!(names::FRESH_FALLBACKS).increment(1));
+    }
+
     pub(crate) fn tab_connected(&self) {
         self.record(|| metrics::counter!(names::TAB_CONNECTIONS).increment(1));
     }
@@ -475,6 +489,7 @@ impl Stats {
             total: book.total,
             outcomes: book.outcomes.clone(),
             client_aborts: book.client_aborts,
+            fresh_fallbacks: book.fresh_fallbacks,
             upstream_statuses: book.upstream_statuses.clone(),
             unknown_line_types: book.unknown_types.clone(),
             update: book.update.clone(),
@@ -490,7 +505,7 @@ impl Stats {
     ) -> String {
         let in_flight = self.in_flight();
         self.record(|| {
-            for state in [TabState::Ready, TabState::Busy, TabState::Challenged] {
+            for state in TabState::ALL {
                 let n = tabs.iter().filter(|t| t.state == state).count();
                 metrics::gauge!(names::TABS, "state" => tab_state_label(state)).set(n as f64);
             }
@@ -508,6 +523,8 @@ fn tab_state_label(state: TabState) -> &'static str {
         TabState::Ready => "ready",
         TabState::Busy => "busy",
         TabState::Challenged => "challenged",
+        TabState::CoolingDown => "cooling_down",
+        TabState::NeedsHuman => "needs_human",
     }
 }
 

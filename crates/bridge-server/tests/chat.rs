@@ -350,7 +350,8 @@ async fn unknown_model_is_404_and_bad_requests_are_400() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn placeholder_session_ids_tell_the_user_to_run_the_id_updater() {
-    let config = r#"{ "session_id": "YOUR_SESSION_ID", "message_id": "YOUR_MESSAGE_ID" }"#;
+    let config = r#"{ "upstream_flow": "retry", "session_id": "YOUR_SESSION_ID",
+        "message_id": "YOUR_MESSAGE_ID" }"#;
     let server = TestServer::start(config);
     let _tab = server.tab(|_| hello_reply()).await;
     let res = chat(&server, "text-model", "hi", false).await;

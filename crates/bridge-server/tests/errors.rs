@@ -28,7 +28,76 @@ fn rows() -> Vec<Row> {
     if let Reply::Fail { headers, .. } = &mut rate {
         headers.insert("retry-after".into(), "7".into());
     }
+    let mut cf_challenge = Reply::fail(429, "text/html; charset=UTF-8", CHALLENGE_HTML);
+    if let Reply::Fail { headers, .. } = &mut cf_challenge {
+        headers.insert("cf-mitigated".into(), "challenge".into());
+        headers.insert("retry-after".into(), "30".into());
+    }
     vec![
+        Row {
+            name: "challenge 429 cf-mitigated",
+            reply: cf_challenge,
+            status: 503,
+            code: Some("cloudflare_challenge"),
+            retry_after: None,
+            message_contains: "challenge",
+        },
+        Row {
+            name: "429 prompt failed",
+            reply: Reply::fail(429, "application/json", r#"{"error":"prompt failed"}"#),
+            status: 429,
+            code: Some("upstream_prompt_failed"),
+            retry_after: None,
+            message_contains: "quota",
+        },
+        Row {
+            name: "404 models not found",
+            reply: Reply::fail(404, "application/json", r#"{"error":"Models not found"}"#),
+            status: 404,
+            code: Some("model_unavailable_upstream"),
+            retry_after: None,
+            message_contains: "Models not found",
+        },
+        Row {
+            name: "401 user not found",
+            reply: Reply::fail(401, "application/json", r#"{"error":"User not found"}"#),
+            status: 502,
+            code: Some("upstream_login_required"),
+            retry_after: None,
+            message_contains: "log in to arena.ai",
+        },
+        Row {
+            name: "400 battle turn",
+            reply: Reply::fail(
+                400,
+                "application/json",
+                r#"{"error":"Bad next turn request in Battles in Direct mode. DIRECT was requested, but expected a BATTLE turn"}"#,
+            ),
+            status: 502,
+            code: Some("upstream_conversation_ended"),
+            retry_after: None,
+            message_contains: "BATTLE turn",
+        },
+        Row {
+            name: "400 direct mode",
+            reply: Reply::fail(
+                400,
+                "application/json",
+                r#"{"error":"'direct' mode is not allowed when starting a new conversation"}"#,
+            ),
+            status: 502,
+            code: Some("upstream_mode_refused"),
+            retry_after: None,
+            message_contains: "'direct' mode",
+        },
+        Row {
+            name: "hasArenaError",
+            reply: Reply::lines(&[r#"a0:"hasArenaError""#, r#"ad:{"finishReason":"error"}"#]),
+            status: 502,
+            code: Some("upstream_inband_error"),
+            retry_after: None,
+            message_contains: "hasArenaError",
+        },
         Row {
             name: "429",
             reply: rate,
@@ -154,7 +223,7 @@ async fn every_upstream_error_row_before_the_first_byte() {
                 "{}",
                 row.name
             );
-            if row.name == "challenge" {
+            if row.name.starts_with("challenge") {
                 assert_eq!(res.headers()["x-should-retry"], "false");
             }
             let v: Value = res.json().await.unwrap();
@@ -162,8 +231,12 @@ async fn every_upstream_error_row_before_the_first_byte() {
             let msg = v["error"]["message"].as_str().unwrap();
             assert!(msg.contains(row.message_contains), "{}: {msg}", row.name);
             assert!(!msg.contains("<html"), "{}: raw HTML leaked", row.name);
-            if row.name == "challenge" {
-                break; // the tab is now challenged; the next request finds no ready tab
+            if row.name.starts_with("challenge") || row.name == "429" || row.name == "403 recaptcha"
+            {
+                // The tab is now challenged or cooling down: it gets no more work (the
+                // cooldown has tests of its own in tests/cooldown.rs). A token refused twice
+                // asks a person first, which starts a stream (tests/recaptcha.rs).
+                break;
             }
         }
     }

@@ -71,7 +71,12 @@ async fn new_conversation_then_continuation_needs_no_captured_ids() {
     assert_eq!(recaptcha.action, "chat_submit");
     assert_eq!(recaptcha.field, "recaptchaV3Token");
     let body: Value = serde_json::from_str(&first.body).unwrap();
-    assert_eq!(body["mode"], "direct");
+    assert_eq!(body["mode"], "direct-battle");
+    assert!(body.get("modelBMessageId").is_none());
+    assert_eq!(
+        recaptcha.site_key.as_deref(),
+        Some(bridge_core::arena::recaptcha::V3_SITE_KEY)
+    );
     assert_eq!(body["modality"], "chat");
     assert_eq!(body["modelAId"], "aaaaaaaa-0000-4000-8000-000000000001");
     assert_eq!(
@@ -168,13 +173,14 @@ async fn rejected_continuation_falls_back_to_a_fresh_evaluation_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refused_recaptcha_is_retried_once_then_reported() {
+async fn refused_recaptcha_is_retried_once_then_a_person_is_asked_then_reported() {
     let server = TestServer::start(&eval_config());
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
     let _tab = server
         .tab(move |_| {
-            // 1st: refused, 2nd: fine; 3rd and 4th: refused.
+            // 1st: refused, 2nd: fine; 3rd and 4th: refused, 5th (with the v2 checkbox
+            // token a person ticked) refused too.
             match c.fetch_add(1, Ordering::SeqCst) {
                 1 => answer("fine"),
                 _ => Reply::fail(
@@ -196,7 +202,7 @@ async fn refused_recaptcha_is_retried_once_then_reported() {
         .as_str()
         .unwrap()
         .contains("Reload the LMArena tab"));
-    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,4 +276,181 @@ async fn reloaded_history_size_is_applied_to_the_conversation_memory() {
         v["evaluation_history"]["conversations"], 2,
         "three new conversations in a memory of two: the oldest is evicted"
     );
+}
+
+/// Issue 13: after a few turns LMArena demands a battle turn in a direct chat (a typed 400);
+/// the server answers from a fresh conversation instead, once, and counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn battle_turn_400_starts_a_fresh_conversation_and_is_counted() {
+    let server = TestServer::start(&eval_config());
+    let tab = server
+        .tab(|req| {
+            if req.path.contains("post-to-evaluation") {
+                Reply::fail(
+                    400,
+                    "application/json",
+                    r#"{"error":"Bad next turn request in Battles in Direct mode. DIRECT was requested, but expected a BATTLE turn"}"#,
+                )
+            } else {
+                answer("fresh answer")
+            }
+        })
+        .await;
+    assert_eq!(
+        ask(&server, json!([{"role":"user","content":"one"}]))
+            .await
+            .status(),
+        200
+    );
+    let res = ask(
+        &server,
+        json!([
+            {"role":"user","content":"one"},
+            {"role":"assistant","content":"fresh answer"},
+            {"role":"user","content":"two"}
+        ]),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "fresh answer");
+    let paths: Vec<String> = tab.fetches().iter().map(|f| f.path.clone()).collect();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+    assert!(paths[1].contains("post-to-evaluation"));
+    assert!(paths[2].ends_with("create-evaluation"));
+    let status = get_json(&server.url("/status")).await;
+    assert_eq!(status["counts"]["fresh_fallbacks"], 1);
+    let metrics = client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("bridge_evaluation_fallbacks_total 1"),
+        "{metrics}"
+    );
+
+    // The fresh conversation is the one remembered: the next turn continues it.
+    let res = ask(
+        &server,
+        json!([
+            {"role":"user","content":"one"},
+            {"role":"assistant","content":"fresh answer"},
+            {"role":"user","content":"two"},
+            {"role":"assistant","content":"fresh answer"},
+            {"role":"user","content":"three"}
+        ]),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let fetches = tab.fetches();
+    let fresh: Value = serde_json::from_str(&fetches[2].body).unwrap();
+    assert!(fetches[3].path.contains("post-to-evaluation"));
+    assert!(
+        fetches[3].path.contains(fresh["id"].as_str().unwrap()),
+        "{}",
+        fetches[3].path
+    );
+}
+
+/// A login gate on a continuation is not "start a new conversation": a fresh one would be
+/// refused the same way, so the client hears it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_gate_on_a_continuation_is_reported_without_a_fresh_conversation() {
+    let server = TestServer::start(&eval_config());
+    let tab = server
+        .tab(|req| {
+            if req.path.contains("post-to-evaluation") {
+                Reply::fail(401, "application/json", r#"{"error":"User not found"}"#)
+            } else {
+                answer("ok")
+            }
+        })
+        .await;
+    let first = ask(&server, json!([{"role":"user","content":"one"}])).await;
+    assert_eq!(first.status(), 200);
+    let res = ask(
+        &server,
+        json!([
+            {"role":"user","content":"one"},
+            {"role":"assistant","content":"ok"},
+            {"role":"user","content":"two"}
+        ]),
+    )
+    .await;
+    assert_eq!(res.status(), 502);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "upstream_login_required");
+    assert_eq!(tab.fetches().len(), 2);
+    let status = get_json(&server.url("/status")).await;
+    assert_eq!(status["counts"]["fresh_fallbacks"], 0);
+}
+
+/// Issue 13: a client that goes away mid-answer makes the tab abort its fetch AND call the stop
+/// endpoint with that request's evaluation id and answer message id (aborting alone leaves
+/// LMArena generating).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_going_away_mid_answer_stops_the_upstream_answer() {
+    let server = TestServer::start(&eval_config());
+    let tab = server
+        .tab(|req| {
+            if req.path.ends_with("/create-evaluation") {
+                Reply::StreamThenHang(vec!["a0:\"partial \"\n".to_owned()])
+            } else {
+                Reply::Hang
+            }
+        })
+        .await;
+    let mut res = post(
+        &server,
+        "/v1/chat/completions",
+        &json!({"model": "text-model", "stream": true,
+                "messages": [{"role":"user","content":"long one"}]}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let _ = res.chunk().await.unwrap();
+    drop(res);
+    let stop = tab
+        .wait_for(std::time::Duration::from_secs(5), |f| {
+            matches!(f, ServerMessage::Fetch { request, .. } if request.path.contains("/stop/"))
+        })
+        .await
+        .expect("a stop fetch reaches the tab");
+    let abort = tab
+        .wait_for(std::time::Duration::from_secs(5), |f| {
+            matches!(f, ServerMessage::Abort { .. })
+        })
+        .await;
+    assert!(abort.is_some(), "the answer's fetch is aborted too");
+    let create: Value = serde_json::from_str(&tab.fetches()[0].body).unwrap();
+    let ServerMessage::Fetch {
+        request, recaptcha, ..
+    } = stop
+    else {
+        unreachable!()
+    };
+    let expected = bridge_core::arena::evaluation::build_stop(
+        create["id"].as_str().unwrap().parse().unwrap(),
+        create["modelAMessageId"].as_str().unwrap().parse().unwrap(),
+    );
+    assert_eq!(request.path, expected.path);
+    assert_eq!(request.method, expected.method);
+    assert!(recaptcha.is_none(), "the stop call needs no token");
+}
+
+/// A finished answer sends no stop call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complete_answer_sends_no_stop_call() {
+    let server = TestServer::start(&eval_config());
+    let tab = server.tab(|_| answer("done")).await;
+    let res = ask(&server, json!([{"role":"user","content":"x"}])).await;
+    assert_eq!(res.status(), 200);
+    let _ = res.text().await.unwrap();
+    let res = ask(&server, json!([{"role":"user","content":"y"}])).await;
+    assert_eq!(res.status(), 200);
+    assert!(tab.fetches().iter().all(|f| !f.path.contains("/stop/")));
 }

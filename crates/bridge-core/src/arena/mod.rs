@@ -2,8 +2,10 @@
 //! parser. When LMArena changes, this module and its fixtures change; nothing else does.
 
 pub mod evaluation;
+pub mod recaptcha;
 pub mod retry;
 pub mod stream;
+pub mod upstream_error;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -13,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// The page a readiness probe GETs through the tab: same-origin, harmless, needs no token.
 pub const PROBE_PATH: &str = "/";
 /// The reCAPTCHA action a readiness probe mints a (discarded) token for: the chat's own.
-pub const PROBE_RECAPTCHA_ACTION: &str = evaluation::RECAPTCHA_ACTION;
+pub const PROBE_RECAPTCHA_ACTION: &str = recaptcha::ACTION_CHAT_SUBMIT;
 
 /// One complete upstream HTTP request, as the tab will perform it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,10 @@
 //! [`build_messages`] is steps 1–7 (roles, content and attachments, empty user text, tavern
 //! merge, `--bypass` image trick, bypass mode, participant positions) and is meant for reuse by
 //! other flows; [`build_retry_request`] adds ids, the parent chain, timestamps, statuses and
-//! `modelId` (step 8).
+//! `modelId` (step 8). The tab adds a `chat_retry` reCAPTCHA token ([`recaptcha_spec`]).
+//!
+//! Today's site (UPSTREAM.md §7) ignores the history sent this way: it regenerates the captured
+//! answer from that conversation's own history. The flow stays as an opt-in legacy.
 
 use std::collections::BTreeMap;
 
@@ -16,10 +19,12 @@ use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
+use super::recaptcha::{v3_spec, TokenAction};
 use super::UpstreamRequest;
 use crate::config::{BattleTarget, Config, Mode};
 use crate::models::{ModelKind, ResolvedModel, SessionPick};
 use crate::openai::{ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, Role};
+use crate::protocol::RecaptchaSpec;
 
 /// Path prefix of the retry endpoint (before 2025-08-27 it was `/api/stream/`).
 pub const RETRY_PATH_PREFIX: &str = "/nextjs-api/stream/retry-evaluation-session-message/";
@@ -244,6 +249,12 @@ pub fn build_messages(
             }
         })
         .collect())
+}
+
+/// The token instruction that goes with a retry PUT: a v3 token minted with action
+/// `chat_retry` in body field `recaptchaV3Token` (UPSTREAM.md §7).
+pub fn recaptcha_spec(config: &Config) -> RecaptchaSpec {
+    v3_spec(TokenAction::Retry, &config.recaptcha_site_key)
 }
 
 /// The whole upstream request of the retry flow (UPSTREAM.md §2, steps 1–8).

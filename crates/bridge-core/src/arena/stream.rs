@@ -1,30 +1,30 @@
-//! Incremental parser of LMArena's streamed answer (UPSTREAM.md §4) and classification of its
-//! error answers (UPSTREAM.md §5).
+//! Incremental parser of LMArena's streamed answer (UPSTREAM.md §4, §7).
 //!
 //! - [`StreamParser`] turns body text, fed in chunks split anywhere, into the [`StreamEvent`]s of
 //!   one [`Participant`]. It keeps only the incomplete last line between calls; an incomplete
 //!   line is a normal state, not an error. Unknown and malformed lines are counted in
 //!   [`ParseStats`] and skipped.
-//! - [`classify_upstream_error`] turns a non-2xx answer (status, content type, first bytes of the
-//!   body) into an [`UpstreamError`]; [`upstream_error_message`] extracts the message of a JSON
-//!   error body.
+//! - The classification of error answers lives in [`super::upstream_error`] and is re-exported
+//!   here ([`classify_upstream_error`], [`UpstreamError`]).
 //!
-//! The wire literals both use live in [`super::wire`].
+//! The wire literals live in [`super::wire`].
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::upstream_error::{clean_message, error_value_message};
 use super::wire;
 use crate::config::BattleTarget;
+
+pub use super::upstream_error::{
+    classify_upstream_error, upstream_error_message, UpstreamError, MAX_ERROR_MESSAGE_CHARS,
+};
 
 /// Longest line the parser buffers; the rest of a longer line is dropped and counted as
 /// malformed, so a stream without newlines cannot grow memory without bound. Generous because
 /// an image item may carry an inline `data:` URI.
 pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
-
-/// Longest error message kept from an upstream body, in characters.
-pub const MAX_ERROR_MESSAGE_CHARS: usize = 500;
 
 /// Distinct keys kept in [`ParseStats::unknown_types`]; further ones are counted under
 /// [`OTHER_UNKNOWN_TYPE`], so hostile input cannot grow the map without bound.
@@ -129,8 +129,11 @@ pub enum StreamEvent {
         reason: FinishReason,
         usage: Option<Usage>,
     },
-    /// In-band error (`3` lines), or a 200 body whose first line is a JSON `{"error": …}`.
+    /// In-band error (`3` lines), a text delta that is exactly `hasArenaError`, or a 200 body
+    /// whose first line is a JSON `{"error": …}`.
     Error(String),
+    /// Keep-alive (`2` lines with a `heartbeat` item): the answer is still coming.
+    Heartbeat,
 }
 
 /// Counters of what the parser saw, for logs and metrics.
@@ -342,7 +345,9 @@ impl LineParser {
         match kind {
             wire::TYPE_TEXT => {
                 let text = json_string(payload)?;
-                if !text.is_empty() {
+                if text == wire::ARENA_ERROR_TEXT {
+                    out.push(StreamEvent::Error(wire::ARENA_ERROR_MESSAGE.to_owned()));
+                } else if !text.is_empty() {
                     out.push(StreamEvent::Text(text));
                 }
             }
@@ -354,7 +359,13 @@ impl LineParser {
             }
             wire::TYPE_DATA => {
                 let items: Vec<Value> = serde_json::from_str(payload).ok()?;
-                out.extend(items.iter().filter_map(image_item));
+                for item in &items {
+                    if is_heartbeat(item) {
+                        out.push(StreamEvent::Heartbeat);
+                    } else if let Some(image) = image_item(item) {
+                        out.push(image);
+                    }
+                }
             }
             wire::TYPE_CITATION => {
                 let value: Value = serde_json::from_str(payload).ok()?;
@@ -412,6 +423,11 @@ fn json_string(payload: &str) -> Option<String> {
     serde_json::from_str(payload).ok()
 }
 
+/// A keep-alive data item `{"type":"heartbeat"}`.
+fn is_heartbeat(item: &Value) -> bool {
+    item.get(wire::ITEM_TYPE_KEY).and_then(Value::as_str) == Some(wire::ITEM_TYPE_HEARTBEAT)
+}
+
 /// An image data item `{"type":"image","image":url,"mimeType":…}`; other items are not ours.
 fn image_item(item: &Value) -> Option<StreamEvent> {
     let item = item.as_object()?;
@@ -454,179 +470,4 @@ fn first_line_error(line: &str) -> Option<String> {
         }),
         _ => None,
     }
-}
-
-/// The message of an error object: `{"error":"…"}`, `{"error":{"message":"…"}}` or
-/// `{"message":"…"}`.
-fn error_value_message(value: &Value) -> Option<String> {
-    let obj = value.as_object()?;
-    if let Some(error) = obj.get(wire::ERROR_KEY) {
-        match error {
-            Value::String(s) if !s.trim().is_empty() => return Some(clean_message(s)),
-            Value::Object(o) => {
-                if let Some(m) = o.get(wire::MESSAGE_KEY).and_then(Value::as_str) {
-                    return Some(clean_message(m));
-                }
-            }
-            _ => {}
-        }
-    }
-    obj.get(wire::MESSAGE_KEY)
-        .and_then(Value::as_str)
-        .filter(|m| !m.trim().is_empty())
-        .map(clean_message)
-}
-
-/// A non-2xx upstream answer, classified for the server (which maps it to an OpenAI error and
-/// decides whether the tab is challenged).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UpstreamError {
-    /// A Cloudflare challenge page: a person must solve it in the tab.
-    #[error("LMArena answered with a Cloudflare challenge page")]
-    Challenge,
-    /// 429.
-    #[error("LMArena rate limit (429): {message}")]
-    RateLimited {
-        message: String,
-        retry_after: Option<u64>,
-    },
-    /// 413: the request body is too large.
-    #[error("LMArena rejected the request as too large (413): {message}")]
-    TooLarge { message: String },
-    /// 400 / 422: moderation, invalid content.
-    #[error("LMArena rejected the request ({status}): {message}")]
-    Rejected { status: u16, message: String },
-    /// 403 `recaptcha validation failed`.
-    #[error("LMArena refused the reCAPTCHA token (403): {message}")]
-    Recaptcha { message: String },
-    /// 401, or another 403 (e.g. a session owned by another account).
-    #[error("LMArena refused access ({status}): {message}")]
-    Unauthorized { status: u16, message: String },
-    /// 5xx and anything else.
-    #[error("LMArena answered {status}: {message}")]
-    Server { status: u16, message: String },
-}
-
-/// Classifies a non-2xx upstream answer from its status, `content-type`, the first bytes of its
-/// body and its `retry-after` header.
-///
-/// A challenge is recognised only from a 403/503 HTML answer, never from text inside a body
-/// that is not an HTML page; `TooLarge` only from status 413.
-pub fn classify_upstream_error(
-    status: u16,
-    content_type: Option<&str>,
-    body: &str,
-    retry_after: Option<&str>,
-) -> UpstreamError {
-    let html = is_html(content_type, body);
-    if html && matches!(status, 403 | 503) && has_challenge_marker(body) {
-        return UpstreamError::Challenge;
-    }
-    let message = upstream_error_message(body).unwrap_or_else(|| {
-        if html || looks_like_html(body) {
-            describe_html(body)
-        } else {
-            plain_text_message(status, body)
-        }
-    });
-    match status {
-        429 => UpstreamError::RateLimited {
-            message,
-            retry_after: retry_after.and_then(|v| v.trim().parse().ok()),
-        },
-        413 => UpstreamError::TooLarge { message },
-        400 | 422 => UpstreamError::Rejected { status, message },
-        403 if message
-            .to_ascii_lowercase()
-            .contains(wire::RECAPTCHA_MARKER) =>
-        {
-            UpstreamError::Recaptcha { message }
-        }
-        401 | 403 => UpstreamError::Unauthorized { status, message },
-        _ => UpstreamError::Server { status, message },
-    }
-}
-
-/// The message of a JSON error body: `{"error":"…"}`, `{"error":{"message":…}}` or
-/// `{"message":…}`; cleaned and truncated to [`MAX_ERROR_MESSAGE_CHARS`].
-pub fn upstream_error_message(body: &str) -> Option<String> {
-    let value: Value = serde_json::from_str(body.trim()).ok()?;
-    error_value_message(&value)
-}
-
-fn is_html(content_type: Option<&str>, body: &str) -> bool {
-    content_type.is_some_and(|ct| ct.to_ascii_lowercase().contains(wire::HTML_CONTENT_TYPE))
-        || looks_like_html(body)
-}
-
-fn looks_like_html(body: &str) -> bool {
-    let start = body.trim_start().as_bytes();
-    wire::HTML_DOCUMENT_STARTS.iter().any(|marker| {
-        start
-            .get(..marker.len())
-            .is_some_and(|s| s.eq_ignore_ascii_case(marker.as_bytes()))
-    })
-}
-
-fn has_challenge_marker(body: &str) -> bool {
-    wire::CHALLENGE_MARKERS.iter().any(|m| body.contains(m))
-}
-
-/// Describes an HTML error page by the text of its `<title>`, never by its markup.
-fn describe_html(body: &str) -> String {
-    let title = scraper::Selector::parse("title")
-        .ok()
-        .and_then(|selector| {
-            let page = scraper::Html::parse_document(body);
-            // Title text is raw text in HTML: it may still hold markup characters.
-            let title: String = page
-                .select(&selector)
-                .next()?
-                .text()
-                .flat_map(str::chars)
-                .filter(|c| !matches!(c, '<' | '>'))
-                .collect();
-            Some(clean_message(&title))
-        })
-        .unwrap_or_default();
-    if title.is_empty() {
-        "an HTML page instead of an API answer".to_owned()
-    } else {
-        format!("an HTML page instead of an API answer: {title}")
-    }
-}
-
-fn plain_text_message(status: u16, body: &str) -> String {
-    let message = clean_message(body);
-    if message.is_empty() {
-        format!("HTTP {status} with an empty body")
-    } else {
-        message
-    }
-}
-
-/// Collapses whitespace and control characters, trims, and truncates to
-/// [`MAX_ERROR_MESSAGE_CHARS`] characters.
-fn clean_message(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len().min(MAX_ERROR_MESSAGE_CHARS + 4));
-    let mut chars = 0usize;
-    let mut pending_space = false;
-    for c in raw.chars() {
-        if c.is_whitespace() || c.is_control() {
-            pending_space = !out.is_empty();
-            continue;
-        }
-        if chars >= MAX_ERROR_MESSAGE_CHARS {
-            out.push('…');
-            break;
-        }
-        if pending_space {
-            out.push(' ');
-            chars += 1;
-            pending_space = false;
-        }
-        out.push(c);
-        chars += 1;
-    }
-    out
 }

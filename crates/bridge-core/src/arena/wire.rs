@@ -1,4 +1,5 @@
-//! LMArena wire literals of the streamed answer and of its error answers (UPSTREAM.md §4, §5).
+//! LMArena wire literals of the streamed answer and of its error answers (UPSTREAM.md §4, §5,
+//! §7).
 //!
 //! Every byte, key and marker the stream parser and the error classifier match on is named here,
 //! so a change upstream is a change in this one file (plus fixtures).
@@ -30,10 +31,19 @@ pub const TYPE_FINISH: u8 = b'd';
 /// Key of a data item's kind, and the kind of an image item.
 pub const ITEM_TYPE_KEY: &str = "type";
 pub const ITEM_TYPE_IMAGE: &str = "image";
+/// Kind of a keep-alive data item (`a2:[{"type":"heartbeat"}]`, §7): not data, not unknown.
+pub const ITEM_TYPE_HEARTBEAT: &str = "heartbeat";
 /// Key of an image item's URL.
 pub const ITEM_IMAGE_URL_KEY: &str = "image";
 /// Key of an image item's MIME type.
 pub const ITEM_MIME_TYPE_KEY: &str = "mimeType";
+
+/// A text delta whose whole value is this string means the answer failed upstream (§7); it is
+/// an in-band error, never text.
+pub const ARENA_ERROR_TEXT: &str = "hasArenaError";
+/// The message of the in-band error [`ARENA_ERROR_TEXT`] becomes.
+pub const ARENA_ERROR_MESSAGE: &str =
+    "LMArena reported that the answer failed (hasArenaError); try again or pick another model";
 
 /// Keys of the finish object.
 pub const FINISH_REASON_KEY: &str = "finishReason";
@@ -65,3 +75,34 @@ pub const CHALLENGE_MARKERS: &[&str] = &[
 ];
 /// Substring (lower-cased) of LMArena's 403 reCAPTCHA refusal.
 pub const RECAPTCHA_MARKER: &str = "recaptcha";
+
+/// Response headers the classifier reads (names matched in any case).
+pub const HEADER_CONTENT_TYPE: &str = "content-type";
+pub const HEADER_RETRY_AFTER: &str = "retry-after";
+/// Cloudflare's mark on a mitigated answer; with value [`CF_MITIGATED_CHALLENGE`] the answer is
+/// a challenge even when its status is 429 (§7, 2026-09-17).
+pub const HEADER_CF_MITIGATED: &str = "cf-mitigated";
+pub const CF_MITIGATED_CHALLENGE: &str = "challenge";
+
+/// Lower-cased substrings of JSON error messages, each matched only for its status (§7).
+/// 429 `{"error":"prompt failed"}`: per-account refusal.
+pub const PROMPT_FAILED_MARKERS: &[&str] = &["prompt failed"];
+/// 404 `Models not found…`: the model is not offered in this mode or modality.
+pub const MODEL_UNAVAILABLE_MARKERS: &[&str] = &["models not found", "model not found"];
+/// 400 on create with `mode:"direct"`.
+pub const DIRECT_MODE_REFUSED_MARKERS: &[&str] = &["'direct' mode is not allowed"];
+/// 400 answers meaning "this conversation cannot take another message" (the battle-turn demand
+/// of 2026-03-08 and its kin).
+pub const CANNOT_CONTINUE_MARKERS: &[&str] = &[
+    "expected a battle turn",
+    "bad next turn request",
+    "cannot continue this conversation",
+];
+/// 401/403 answers of a guest session or a logged-out browser (2026-09-18).
+pub const LOGIN_REQUIRED_MARKERS: &[&str] = &[
+    "user not found",
+    "login required",
+    "please log in",
+    "sign in to",
+    "not authenticated",
+];

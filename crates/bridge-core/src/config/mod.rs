@@ -71,6 +71,9 @@ pub mod keys {
     pub const REASONING_OUTPUT: &str = "reasoning_output";
     pub const MAX_REQUEST_BYTES: &str = "max_request_bytes";
     pub const EVALUATION_HISTORY_SIZE: &str = "evaluation_history_size";
+    pub const RECAPTCHA_SITE_KEY: &str = "recaptcha_site_key";
+    pub const RECAPTCHA_V2_WAIT_SECONDS: &str = "recaptcha_v2_wait_seconds";
+    pub const UPSTREAM_MIN_INTERVAL_SECONDS: &str = "upstream_min_interval_seconds";
 
     /// Every key that sets a [`Config`](super::Config) field.
     pub const KNOWN: &[&str] = &[
@@ -98,6 +101,9 @@ pub mod keys {
         REASONING_OUTPUT,
         MAX_REQUEST_BYTES,
         EVALUATION_HISTORY_SIZE,
+        RECAPTCHA_SITE_KEY,
+        RECAPTCHA_V2_WAIT_SECONDS,
+        UPSTREAM_MIN_INTERVAL_SECONDS,
     ];
 
     /// Keys of the original that this project accepts but does not implement.
@@ -124,14 +130,22 @@ pub enum BattleTarget {
     B,
 }
 
-/// Which LMArena API the server talks to (UPSTREAM.md §2 and §3).
+/// Which LMArena API the server talks to (UPSTREAM.md §2, §3 and §7).
+///
+/// `evaluation` is the default: today's site ignores the history the `retry` flow sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UpstreamFlow {
-    #[default]
     Retry,
+    #[default]
     Evaluation,
 }
+
+/// The warning a config naming `"upstream_flow": "retry"` gets (logged, shown on /status).
+pub const RETRY_FLOW_WARNING: &str = "the legacy retry flow only regenerates the captured \
+    answer: today's LMArena rebuilds it from that conversation's own history and ignores the \
+    history your client sends (UPSTREAM.md §7). Remove the key or set \"evaluation\" to chat \
+    with the history you send.";
 
 /// How reasoning deltas reach the OpenAI client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -346,6 +360,12 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// Conversations of the `evaluation` flow remembered for continuation (0 = none).
     pub evaluation_history_size: usize,
+    /// reCAPTCHA Enterprise v3 key a tab mints with when its page has no reCAPTCHA script.
+    pub recaptcha_site_key: String,
+    /// How long a tab waits for a person to tick the reCAPTCHA v2 checkbox.
+    pub recaptcha_v2_wait_seconds: u64,
+    /// Least time between two upstream requests of one tab (0 = no pacing).
+    pub upstream_min_interval_seconds: u64,
 }
 
 impl Default for Config {
@@ -371,7 +391,7 @@ impl Default for Config {
                 "https://*.arena.ai".to_owned(),
             ],
             cors_allowed_origins: Vec::new(),
-            upstream_flow: UpstreamFlow::Retry,
+            upstream_flow: UpstreamFlow::Evaluation,
             max_concurrent_per_tab: 6,
             queue_limit: 64,
             queue_timeout_seconds: 60,
@@ -380,6 +400,9 @@ impl Default for Config {
             reasoning_output: ReasoningOutput::ReasoningContent,
             max_request_bytes: 32 * 1024 * 1024,
             evaluation_history_size: 512,
+            recaptcha_site_key: crate::arena::recaptcha::V3_SITE_KEY.to_owned(),
+            recaptcha_v2_wait_seconds: 120,
+            upstream_min_interval_seconds: 0,
         }
     }
 }
@@ -801,7 +824,39 @@ impl Reader<'_> {
             keys::ID_UPDATER_BATTLE_TARGET => {
                 config.id_updater_battle_target = self.parsed(key, v)?
             }
-            keys::UPSTREAM_FLOW => config.upstream_flow = self.parsed(key, v)?,
+            keys::UPSTREAM_FLOW => {
+                config.upstream_flow = self.parsed(key, v)?;
+                if config.upstream_flow == UpstreamFlow::Retry {
+                    return Ok(Some(ConfigWarning {
+                        key: key.to_owned(),
+                        message: RETRY_FLOW_WARNING.to_owned(),
+                    }));
+                }
+            }
+            keys::RECAPTCHA_SITE_KEY => {
+                let site_key = self.string(key, v)?;
+                let site_key = site_key.trim();
+                if site_key.is_empty()
+                    || !site_key
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    return Err(self.invalid_text(
+                        key,
+                        v,
+                        "a reCAPTCHA site key (letters, digits, '_' and '-'), as in the page's \
+                         recaptcha/enterprise.js?render=<key>"
+                            .to_owned(),
+                    ));
+                }
+                config.recaptcha_site_key = site_key.to_owned();
+            }
+            keys::RECAPTCHA_V2_WAIT_SECONDS => {
+                config.recaptcha_v2_wait_seconds = self.whole_number(key, v, 1)?
+            }
+            keys::UPSTREAM_MIN_INTERVAL_SECONDS => {
+                config.upstream_min_interval_seconds = self.whole_number(key, v, 0)?
+            }
             keys::REASONING_OUTPUT => config.reasoning_output = self.parsed(key, v)?,
             keys::BYPASS_ENABLED => config.bypass_enabled = self.boolean(key, v)?,
             keys::TAVERN_MODE_ENABLED => config.tavern_mode_enabled = self.boolean(key, v)?,

@@ -105,6 +105,7 @@ pub(crate) fn event_from_json(fixture: &str, v: &Value) -> StreamEvent {
         "reasoning" => StreamEvent::Reasoning(string(val)),
         "error" => StreamEvent::Error(string(val)),
         "citation" => StreamEvent::Citation(val.clone()),
+        "heartbeat" => StreamEvent::Heartbeat,
         "image" => StreamEvent::Image {
             url: string(&val["url"]),
             mime: val["mime"].as_str().map(str::to_owned),

@@ -166,10 +166,12 @@ pub(crate) async fn probe(state: &AppState) -> Result<(TabSnapshot, ProbeOutcome
         .pool()
         .snapshot_of(link.conn)
         .ok_or(ProbeError::TabLost)?;
+    let site_key = state.config().recaptcha_site_key.clone();
     let (mut guard, mut rx) = start_job_on(state.pool(), &link, |id| ServerMessage::Probe {
         id,
         path: PROBE_PATH.to_owned(),
         recaptcha_action: Some(PROBE_RECAPTCHA_ACTION.to_owned()),
+        site_key: Some(site_key.clone()).filter(|k| !k.trim().is_empty()),
     });
     let timeout = state.options().page_source_timeout;
     let wait = async {

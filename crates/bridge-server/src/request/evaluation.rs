@@ -4,7 +4,7 @@
 //! conversations. The relay only runs the upstream requests this module builds.
 
 use bridge_core::arena::evaluation::{
-    answer_side, build_create, build_post, fold_messages, FoldOptions, Plan, V7Ids,
+    build_create, build_post, fold_messages, EvaluationTarget, FoldOptions, Plan, V7Ids,
 };
 use bridge_core::arena::stream::{Participant, UpstreamError};
 use bridge_core::config::Config;
@@ -36,14 +36,8 @@ pub(super) fn prepare(
     model: &ResolvedModel,
     n: usize,
 ) -> Result<Vec<(Dispatch, Option<Followup>)>, ApiError> {
-    let entry = model.pool.iter().find(|e| e.flow.is_some());
-    let mode = entry
-        .and_then(|e| e.mode)
-        .unwrap_or(config.id_updater_last_mode);
-    let target = entry
-        .and_then(|e| e.battle_target)
-        .unwrap_or(config.id_updater_battle_target);
-    let side = answer_side(mode, target);
+    let target = EvaluationTarget::resolve(model, config)?;
+    let side = target.side();
     let opts = FoldOptions::from_config(config);
     let remember = |evaluation_id| Remember {
         evaluation_id,
@@ -53,8 +47,9 @@ pub(super) fn prepare(
     };
     let fresh = |ids: &mut V7Ids| -> Result<(Dispatch, Remember), ApiError> {
         let folded = fold_messages(&chat.messages, opts)?;
-        let ev = build_create(&folded, model, mode, ids)?;
+        let ev = build_create(&folded, &target, ids)?;
         let dispatch = Dispatch {
+            stop: ev.stop(side),
             request: ev.request,
             recaptcha: ev.recaptcha,
             session_key: None,
@@ -85,8 +80,9 @@ pub(super) fn prepare(
             participant: side,
             new_user,
         } => {
-            let ev = build_post(evaluation_id, &new_user, model, &mut ids)?;
+            let ev = build_post(evaluation_id, &new_user, &target, &mut ids)?;
             let dispatch = Dispatch {
+                stop: ev.stop(side),
                 request: ev.request,
                 recaptcha: ev.recaptcha,
                 // One message at a time per conversation.
@@ -106,13 +102,28 @@ pub(super) fn prepare(
     Ok(vec![planned])
 }
 
-/// True when LMArena's answer to a continuation means "start a new conversation instead".
+/// True when LMArena's answer to a continuation means "start a new conversation instead": it
+/// says the conversation cannot take this turn (a battle turn is due, the mode is refused), or
+/// it no longer knows or lets this account use the conversation. A refused token, a login gate,
+/// a challenge or a rate limit would refuse a fresh conversation just the same.
 fn continuation_rejected(err: &JobError) -> bool {
-    matches!(
-        err,
-        JobError::Upstream { status: 401 | 403 | 404, error }
-            if !matches!(error, UpstreamError::Recaptcha { .. })
-    )
+    let JobError::Upstream { error, .. } = err else {
+        return false;
+    };
+    match error {
+        UpstreamError::ConversationCannotContinue { .. }
+        | UpstreamError::DirectModeRefused { .. }
+        | UpstreamError::Unauthorized { .. } => true,
+        UpstreamError::Server { status, .. } => *status == 404,
+        UpstreamError::Challenge
+        | UpstreamError::RateLimited { .. }
+        | UpstreamError::PromptFailed { .. }
+        | UpstreamError::ModelUnavailable { .. }
+        | UpstreamError::LoginRequired { .. }
+        | UpstreamError::TooLarge { .. }
+        | UpstreamError::Rejected { .. }
+        | UpstreamError::Recaptcha { .. } => false,
+    }
 }
 
 /// Starts the job of an evaluation request; a rejected continuation is sent once more as a
@@ -128,7 +139,11 @@ pub(super) async fn start(
         Ok(job) => Ok(job),
         Err(e) => match followup.fresh_fallback.take() {
             Some((fresh, remember)) if continuation_rejected(&e) => {
-                tracing::warn!("continuation refused by LMArena; starting a new conversation");
+                tracing::warn!(
+                    error = ?e,
+                    "continuation refused by LMArena; starting a new conversation"
+                );
+                state.stats().fresh_fallback();
                 followup.remember = remember;
                 RelayJob::start(state, &fresh, track, watch).await
             }
@@ -142,9 +157,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_continuation_is_rejected_by_401_403_404_but_not_by_a_refused_token() {
+    fn a_continuation_is_rejected_by_a_battle_turn_a_refused_mode_401_403_404_not_a_token() {
+        let battle = JobError::Upstream {
+            error: UpstreamError::ConversationCannotContinue {
+                message: "expected a BATTLE turn".into(),
+            },
+        };
+        assert!(continuation_rejected(&battle));
+        let mode = JobError::Upstream {
+            error: UpstreamError::DirectModeRefused {
+                message: "'direct' mode is not allowed".into(),
+            },
+        };
+        assert!(continuation_rejected(&mode));
+        let login = JobError::Upstream {
+            error: UpstreamError::LoginRequired {
+                status: 401,
+                message: "User not found".into(),
+            },
+        };
+        assert!(!continuation_rejected(&login));
+        let rejected = JobError::Upstream {
+            error: UpstreamError::Rejected {
+                status: 400,
+                message: "moderation".into(),
+            },
+        };
+        assert!(!continuation_rejected(&rejected));
         let unauthorized = |status| JobError::Upstream {
-            status,
             error: UpstreamError::Unauthorized {
                 status,
                 message: "gone".into(),
@@ -153,7 +193,6 @@ mod tests {
         assert!(continuation_rejected(&unauthorized(401)));
         assert!(continuation_rejected(&unauthorized(403)));
         let not_found = JobError::Upstream {
-            status: 404,
             error: UpstreamError::Server {
                 status: 404,
                 message: "no such evaluation".into(),
@@ -161,14 +200,12 @@ mod tests {
         };
         assert!(continuation_rejected(&not_found));
         let token = JobError::Upstream {
-            status: 403,
             error: UpstreamError::Recaptcha {
                 message: "recaptcha validation failed".into(),
             },
         };
         assert!(!continuation_rejected(&token));
         let server = JobError::Upstream {
-            status: 500,
             error: UpstreamError::Server {
                 status: 500,
                 message: "boom".into(),

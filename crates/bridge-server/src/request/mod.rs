@@ -10,7 +10,7 @@ mod job;
 pub(crate) use job::{JobMsg, Planned};
 
 use bridge_core::arena::evaluation::answer_side;
-use bridge_core::arena::retry::{build_retry_request, RandomIds, RetryContext};
+use bridge_core::arena::retry::{build_retry_request, recaptcha_spec, RandomIds, RetryContext};
 use bridge_core::arena::stream::Participant;
 use bridge_core::config::UpstreamFlow;
 use bridge_core::models::{choose_sessions, ModelKind, SessionError};
@@ -71,9 +71,10 @@ pub(crate) fn prepare(
             let participant = Participant::from(answer_side(pick.mode, pick.battle_target));
             let dispatch = Dispatch {
                 request,
-                recaptcha: None,
+                recaptcha: Some(recaptcha_spec(&config)),
                 session_key: Some(format!("{}/{}", pick.session_id, pick.message_id)),
                 participant,
+                stop: None,
             };
             jobs.push(Planned::new(dispatch, None));
         }

@@ -45,6 +45,7 @@ pub(crate) async fn status(state: web::Data<AppState>) -> HttpResponse {
                 "total": stats.total,
                 "by_outcome": stats.outcomes,
                 "client_aborts": stats.client_aborts,
+                "fresh_fallbacks": stats.fresh_fallbacks,
             },
             "upstream_statuses": stats.upstream_statuses,
             "unknown_line_types": stats.unknown_line_types,

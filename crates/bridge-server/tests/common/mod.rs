@@ -13,10 +13,13 @@ use bridge_test_support::server::{write_config_dir, RunningServer};
 pub(crate) const SESSION: &str = "11111111-1111-4111-8111-111111111111";
 pub(crate) const MESSAGE: &str = "22222222-2222-4222-8222-222222222222";
 
+/// A config for the `retry` flow, which these tests were written for (the default is now
+/// `evaluation`); `extra` is appended inside the object.
 pub(crate) fn base_config(extra: &str) -> String {
     format!(
         r#"{{
   // test config
+  "upstream_flow": "retry",
   "session_id": "{SESSION}",
   "message_id": "{MESSAGE}",
   "stream_response_timeout_seconds": 5,

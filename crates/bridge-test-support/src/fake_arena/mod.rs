@@ -2,9 +2,15 @@
 //! lmarena.ai, arena.ai and their subdomains) that browsers reach through
 //! `--host-resolver-rules`.
 //!
+//! It speaks the 2026 site (UPSTREAM.md §7): refuses `mode:"direct"` on create with the real
+//! 400, checks single-use reCAPTCHA tokens bound to key and action (missing, reused or
+//! wrong-action → 403), accepts a v2 checkbox token instead, can demand a battle turn after N
+//! turns, can redirect lmarena.ai to arena.ai, and records stop calls.
+//!
 //! It serves the app page with the model list in `self.__next_f` pushes and a stub
-//! `grecaptcha.enterprise`, checks upstream request bodies as strictly as UPSTREAM.md
-//! describes them, and answers with scripted transcripts chosen by a `[scenario:NAME]` marker in
+//! `grecaptcha.enterprise` (also as `https://www.google.com/recaptcha/enterprise.js` for a
+//! browser that maps that host onto the fake), checks upstream request bodies as strictly as
+//! UPSTREAM.md describes them, and answers with scripted transcripts chosen by a `[scenario:NAME]` marker in
 //! the last user message, written in awkward pieces (inside UTF-8 characters and JSON escapes)
 //! with small delays. Everything it receives is recorded for inspection.
 //!
@@ -15,10 +21,12 @@
 //! Endpoints: `GET /` (any non-API GET) the page (`?recaptcha=0`: without reCAPTCHA);
 //! `PUT /nextjs-api/stream/retry-evaluation-session-message/{session}/messages/{message}` (also
 //! under `/api/stream/`); `POST /nextjs-api/stream/create-evaluation`;
-//! `POST /nextjs-api/stream/post-to-evaluation/{id}`; `GET /recaptcha/enterprise.js`;
+//! `POST /nextjs-api/stream/post-to-evaluation/{id}`;
+//! `POST /nextjs-api/stream/stop/{id}/messages/{message}`; `GET /recaptcha/enterprise.js`;
 //! `POST /recaptcha/enterprise/mint`; control: `GET /__fake/requests`, `GET /__fake/stats`,
 //! `GET /__fake/wait?counter=NAME&min=N&timeout_ms=T`, `POST /__fake/reset`,
-//! `POST /__fake/recaptcha/reject-next` `{"count":N}`, `GET /__fake/cert`.
+//! `POST /__fake/recaptcha/reject-next` `{"count":N}`, `POST /__fake/battle-turn-after`
+//! `{"turns":N|null}`, `POST /__fake/redirect-lmarena` `{"on":bool}`, `GET /__fake/cert`.
 
 mod page;
 mod scenario;
@@ -39,15 +47,18 @@ use tokio_rustls::TlsAcceptor;
 
 pub use page::{
     FakeModel, ModelKind, AUTH_COOKIE_NAME, FAKE_IMAGE_PATH, FAKE_MODELS, FAKE_PAGE_MESSAGE_ID,
-    FAKE_PAGE_SESSION_ID, FAKE_SITE_KEY, PAGE_TITLE, RECAPTCHA_MINT_PATH, RECAPTCHA_SCRIPT_PATH,
+    FAKE_PAGE_SESSION_ID, FAKE_SITE_KEY, FAKE_V2_SITE_KEY, PAGE_TITLE, RECAPTCHA_MINT_PATH,
+    RECAPTCHA_SCRIPT_PATH, V2_CHECKBOX_CLASS,
 };
 pub use scenario::{
-    awkward_writes, scenario_from_content, Scenario, RATE_LIMIT_RETRY_AFTER_SECS,
-    SCENARIO_MARKER_PREFIX, STREAM_CONTENT_TYPE, TEXT_GREETING,
+    awkward_writes, scenario_from_content, Scenario, ARENA_ERROR_TEXT, BATTLE_TURN_TEXT,
+    DIRECT_MODE_REFUSED_TEXT, RATE_LIMIT_RETRY_AFTER_SECS, SCENARIO_MARKER_PREFIX,
+    STREAM_CONTENT_TYPE, TEXT_GREETING,
 };
 pub use server::{
     CONTROL_PREFIX, CREATE_EVALUATION_PATH, POST_TO_EVALUATION_PREFIX, RECAPTCHA_ACTION,
-    RETRY_PATH_PREFIXES,
+    REDIRECTED_HOST, REDIRECT_TARGET_HOST, RETRY_PATH_PREFIXES, RETRY_RECAPTCHA_ACTION,
+    STOP_PREFIX,
 };
 pub use state::{FakeStats, RecordedRequest};
 pub use tls::CERT_HOST_NAMES;
@@ -167,6 +178,17 @@ impl FakeArenaHandle {
     /// Forget requests, counters, tokens and evaluations.
     pub fn reset(&self) {
         self.shared.reset();
+    }
+
+    /// Follow-ups of a direct-battle conversation with `turns` or more turns get the
+    /// battle-turn 400 (`None`: never).
+    pub fn set_battle_turn_after(&self, turns: Option<u32>) {
+        self.shared.update(|s| s.battle_turn_after = turns);
+    }
+
+    /// Page requests on lmarena.ai answer 301 to arena.ai.
+    pub fn set_redirect_lmarena(&self, on: bool) {
+        self.shared.update(|s| s.redirect_lmarena = on);
     }
 
     /// Refuse the next `count` reCAPTCHA tokens with 403 `recaptcha validation failed`.

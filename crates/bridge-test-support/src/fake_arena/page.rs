@@ -65,6 +65,10 @@ pub const FAKE_MODELS: &[FakeModel] = &[
 
 /// Site key in the page's reCAPTCHA script URL (`render=<key>`).
 pub const FAKE_SITE_KEY: &str = "6LfakeArenaSiteKey-0000000000000000000000";
+/// Site key of the v2 checkbox: the one the bridge sends (UPSTREAM.md §7).
+pub const FAKE_V2_SITE_KEY: &str = bridge_core::arena::recaptcha::V2_SITE_KEY;
+/// Id of the clickable checkbox the stub `render()` draws (tests click it).
+pub const V2_CHECKBOX_CLASS: &str = "fake-recaptcha-checkbox";
 
 /// Ids of the assistant message the page's own "Retry" button regenerates.
 pub const FAKE_PAGE_SESSION_ID: &str = "0199c0de-0000-7000-8000-00000000a001";
@@ -234,7 +238,10 @@ fn app_script() -> String {
 }
 
 /// The stub `grecaptcha.enterprise`: `ready(cb)` runs `cb` once "loaded", `execute(key,
-/// {{action}})` resolves to a token minted by the fake server, which records it.
+/// {{action}})` resolves to a token minted by the fake server, which records it (bound to key
+/// and action, single-use); `render(el, {{sitekey, callback}})` draws a clickable checkbox
+/// that mints a v2 token and passes it to `callback`. Served for any host, so a browser that
+/// maps www.google.com onto the fake loads it as `https://www.google.com/recaptcha/enterprise.js`.
 pub(crate) fn recaptcha_script() -> String {
     format!(
         r#"(function () {{
@@ -256,8 +263,29 @@ pub(crate) fn recaptcha_script() -> String {
       .then(function (r) {{ if (!r.ok) throw new Error('token mint failed: ' + r.status); return r.json(); }})
       .then(function (j) {{ return j.token; }});
   }}
+  function mint(key, action) {{
+    return fetch({mint}, {{ method: 'POST', headers: {{ 'Content-Type': 'application/json' }},
+      body: JSON.stringify({{ key: key, action: action }}) }})
+      .then(function (r) {{ if (!r.ok) throw new Error('token mint failed: ' + r.status); return r.json(); }})
+      .then(function (j) {{ return j.token; }});
+  }}
+  function render(el, params) {{
+    if (!el || !params || typeof params.sitekey !== 'string') throw new Error('render needs an element and a sitekey');
+    var box = document.createElement('button');
+    box.type = 'button';
+    box.className = {checkbox};
+    box.textContent = "I'm not a robot";
+    box.addEventListener('click', function () {{
+      box.disabled = true;
+      mint(params.sitekey, 'v2').then(function (token) {{
+        if (typeof params.callback === 'function') params.callback(token);
+      }}, function () {{ box.disabled = false; }});
+    }});
+    el.appendChild(box);
+    return 0;
+  }}
   window.grecaptcha = window.grecaptcha || {{}};
-  window.grecaptcha.enterprise = {{ ready: ready, execute: execute }};
+  window.grecaptcha.enterprise = {{ ready: ready, execute: execute, render: render }};
   setTimeout(function () {{
     loaded = true;
     waiting.splice(0).forEach(function (cb) {{ cb(); }});
@@ -266,6 +294,7 @@ pub(crate) fn recaptcha_script() -> String {
 "#,
         key = json_str(FAKE_SITE_KEY),
         mint = json_str(RECAPTCHA_MINT_PATH),
+        checkbox = json_str(V2_CHECKBOX_CLASS),
     )
 }
 

@@ -21,6 +21,15 @@ pub const RATE_LIMIT_RETRY_AFTER_SECS: u32 = 7;
 /// The fixed Chinese/emoji opening of the `text` scenario's answer.
 pub const TEXT_GREETING: &str = "你好，世界 👋🏽 ";
 
+/// The site's 400 to `mode:"direct"` on create (UPSTREAM.md §7, 2026-07).
+pub const DIRECT_MODE_REFUSED_TEXT: &str =
+    "'direct' mode is not allowed when starting a new conversation";
+/// The site's 400 when a direct chat must take a battle turn (UPSTREAM.md §7, 2026-03-08).
+pub const BATTLE_TURN_TEXT: &str = "Bad next turn request in Battles in Direct mode. DIRECT was \
+    requested, but expected a BATTLE turn";
+/// A text delta that means "the answer failed upstream" (UPSTREAM.md §7).
+pub const ARENA_ERROR_TEXT: &str = "hasArenaError";
+
 /// What a request asks the fake to answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
@@ -56,6 +65,18 @@ pub enum Scenario {
     Unauthorized,
     /// 422 moderation.
     Moderation,
+    /// 2026: heartbeat lines (`a2:[{"type":"heartbeat"}]`) around reasoning and text.
+    Heartbeat,
+    /// 2026: some text, then `a0:"hasArenaError"`.
+    ArenaError,
+    /// 2026: 429 with `cf-mitigated: challenge` and the HTML challenge page.
+    ChallengeRateLimit,
+    /// 2026: 429 `{"error":"prompt failed"}`.
+    PromptFailed,
+    /// 2026: 404 `Models not found…`.
+    ModelsNotFound,
+    /// 2026: 401 `User not found` (a guest session).
+    LoginRequired,
 }
 
 impl Scenario {
@@ -77,6 +98,12 @@ impl Scenario {
         Scenario::RecaptchaFail,
         Scenario::Unauthorized,
         Scenario::Moderation,
+        Scenario::Heartbeat,
+        Scenario::ArenaError,
+        Scenario::ChallengeRateLimit,
+        Scenario::PromptFailed,
+        Scenario::ModelsNotFound,
+        Scenario::LoginRequired,
     ];
 
     /// The marker name, e.g. `content_filter`.
@@ -98,6 +125,12 @@ impl Scenario {
             Scenario::RecaptchaFail => "recaptcha_fail",
             Scenario::Unauthorized => "unauthorized",
             Scenario::Moderation => "moderation",
+            Scenario::Heartbeat => "heartbeat",
+            Scenario::ArenaError => "arena_error",
+            Scenario::ChallengeRateLimit => "challenge_429",
+            Scenario::PromptFailed => "prompt_failed",
+            Scenario::ModelsNotFound => "models_not_found",
+            Scenario::LoginRequired => "login_required",
         }
     }
 
@@ -203,6 +236,16 @@ pub(crate) fn recaptcha_failed_reply() -> Reply {
         403,
         serde_json::json!({"error": "recaptcha validation failed"}),
     )
+}
+
+/// 400 on create with `mode:"direct"` (UPSTREAM.md §7).
+pub(crate) fn direct_mode_refused_reply() -> Reply {
+    json_error(400, serde_json::json!({"error": DIRECT_MODE_REFUSED_TEXT}))
+}
+
+/// 400 on a follow-up when the site demands a battle turn (UPSTREAM.md §7, 2026-03-08).
+pub(crate) fn battle_turn_reply() -> Reply {
+    json_error(400, serde_json::json!({"error": BATTLE_TURN_TEXT}))
 }
 
 pub(crate) fn not_found_reply(what: &str) -> Reply {
@@ -328,6 +371,32 @@ pub(crate) fn reply(scenario: Scenario, ctx: &ReplyContext<'_>) -> Reply {
             422,
             serde_json::json!({"error": "Request rejected: Content violates our terms of use (fake moderation)"}),
         ),
+        Scenario::Heartbeat => {
+            let beat = "a2:[{\"type\":\"heartbeat\"}]\n";
+            stream(format!(
+                "{beat}{}{beat}{beat}{}{beat}{}{stop}",
+                text_line("ag", "Thinking hard… "),
+                text_line("a0", "After the heartbeats: "),
+                text_line("a0", "done ✓"),
+            ))
+        }
+        Scenario::ArenaError => stream(format!(
+            "{}{}ad:{{\"finishReason\":\"error\"}}\n",
+            text_line("a0", "Partial answer "),
+            text_line("a0", ARENA_ERROR_TEXT),
+        )),
+        Scenario::ChallengeRateLimit => Reply::Fixed {
+            status: 429,
+            content_type: "text/html; charset=UTF-8",
+            headers: vec![("cf-mitigated", "challenge".to_owned())],
+            body: super::page::challenge_page(),
+        },
+        Scenario::PromptFailed => json_error(429, serde_json::json!({"error": "prompt failed"})),
+        Scenario::ModelsNotFound => json_error(
+            404,
+            serde_json::json!({"error": "Models not found for this mode and modality"}),
+        ),
+        Scenario::LoginRequired => json_error(401, serde_json::json!({"error": "User not found"})),
     }
 }
 
@@ -466,6 +535,10 @@ mod tests {
         assert_eq!(status(Scenario::RecaptchaFail), 403);
         assert_eq!(status(Scenario::Unauthorized), 401);
         assert_eq!(status(Scenario::Moderation), 422);
+        assert_eq!(status(Scenario::ChallengeRateLimit), 429);
+        assert_eq!(status(Scenario::PromptFailed), 429);
+        assert_eq!(status(Scenario::ModelsNotFound), 404);
+        assert_eq!(status(Scenario::LoginRequired), 401);
         let Reply::Fixed { headers, .. } = reply(Scenario::RateLimit, &ctx("x")) else {
             panic!("fixed");
         };

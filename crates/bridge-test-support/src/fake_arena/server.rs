@@ -21,13 +21,13 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::page::{
-    self, ModelKind, AUTH_COOKIE_NAME, FAKE_IMAGE_PATH, FAKE_SITE_KEY, RECAPTCHA_MINT_PATH,
-    RECAPTCHA_SCRIPT_PATH,
+    self, ModelKind, AUTH_COOKIE_NAME, FAKE_IMAGE_PATH, FAKE_SITE_KEY, FAKE_V2_SITE_KEY,
+    RECAPTCHA_MINT_PATH, RECAPTCHA_SCRIPT_PATH,
 };
 use super::scenario::{
     self, awkward_writes, line_writes, Pacing, Reply, ReplyContext, Scenario, STREAM_CONTENT_TYPE,
 };
-use super::state::{Evaluation, IssuedToken, RecordedRequest, Shared};
+use super::state::{Evaluation, IssuedToken, RecordedRequest, Shared, TokenKind};
 use super::validate;
 use super::FakeArenaOptions;
 
@@ -42,6 +42,15 @@ pub const CREATE_EVALUATION_PATH: &str = "/nextjs-api/stream/create-evaluation";
 pub const POST_TO_EVALUATION_PREFIX: &str = "/nextjs-api/stream/post-to-evaluation/";
 /// The reCAPTCHA action the evaluation endpoints expect tokens for.
 pub const RECAPTCHA_ACTION: &str = "chat_submit";
+/// The reCAPTCHA action of the retry PUT (checked when the body carries a token).
+pub const RETRY_RECAPTCHA_ACTION: &str = "chat_retry";
+/// Body fields of the two tokens.
+pub(super) const V3_TOKEN_FIELD: &str = "recaptchaV3Token";
+/// `POST {STOP_PREFIX}{evaluation}/messages/{message}` stops an answer (UPSTREAM.md §7).
+pub const STOP_PREFIX: &str = "/nextjs-api/stream/stop/";
+/// Host whose pages answer 301 to [`REDIRECT_TARGET_HOST`] when the redirect is on.
+pub const REDIRECTED_HOST: &str = "lmarena.ai";
+pub const REDIRECT_TARGET_HOST: &str = "arena.ai";
 /// Prefix of the control and inspection endpoints (never recorded).
 pub const CONTROL_PREFIX: &str = "/__fake/";
 
@@ -160,6 +169,17 @@ async fn handle(req: Request<Incoming>, ctx: Arc<Ctx>) -> Response<Body> {
         .or_else(|| header_str(&req, header::HOST))
         .unwrap_or_else(|| "lmarena.ai".to_owned());
     let site_origin = format!("https://{host}");
+    let redirect_to = (method == Method::GET
+        && host.split(':').next() == Some(REDIRECTED_HOST)
+        && ctx.shared.read(|s| s.redirect_lmarena))
+    .then(|| {
+        let rest = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned();
+        format!("https://{REDIRECT_TARGET_HOST}{rest}")
+    });
 
     let mut record = RecordedRequest {
         seq: 0,
@@ -208,6 +228,15 @@ async fn handle(req: Request<Incoming>, ctx: Arc<Ctx>) -> Response<Body> {
     record.body = body_json;
 
     let mut notes = Notes::default();
+    if let Some(location) = redirect_to {
+        let mut resp = full(301, "text/plain; charset=utf-8", "Moved Permanently");
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        record.status = 301;
+        ctx.shared.record(record);
+        return resp;
+    }
     let (resp, status, transcript) = route(
         &method,
         &path,
@@ -257,6 +286,11 @@ fn route(
             }
         }
     }
+    if *method == Method::POST {
+        if let Some((evaluation, message)) = stop_ids(path) {
+            return fixed(stop(ctx, evaluation, message, notes));
+        }
+    }
     if *method == Method::POST && path == RECAPTCHA_MINT_PATH {
         return fixed(mint_token(ctx, body, notes));
     }
@@ -288,6 +322,36 @@ fn route(
     }
     notes.rejection = Some(format!("no route for {method} {path}"));
     fixed(json_response(404, &json!({"error": "Not Found"})))
+}
+
+/// `{evaluation}` and `{message}` of a stop path.
+fn stop_ids(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix(STOP_PREFIX)?;
+    let (evaluation, message) = rest.split_once("/messages/")?;
+    (!evaluation.is_empty() && !message.is_empty() && !message.contains('/'))
+        .then_some((evaluation, message))
+}
+
+/// The stop call: 200 for a message of an evaluation this fake created, else 404.
+fn stop(ctx: &Ctx, evaluation: &str, message: &str, notes: &mut Notes) -> Response<Body> {
+    let known = ctx.shared.update(|s| {
+        let known = s
+            .evaluations
+            .get(evaluation)
+            .is_some_and(|e| e.model_message_ids.iter().any(|m| m == message));
+        if known {
+            s.stats.stop_calls += 1;
+        }
+        known
+    });
+    if known {
+        json_response(200, &json!({"success": true}))
+    } else {
+        notes.rejection = Some(format!(
+            "stop: no message {message} in evaluation {evaluation}"
+        ));
+        json_response(404, &json!({"error": "Message not found"}))
+    }
 }
 
 /// `{session}` and `{message}` of a retry path.
@@ -357,6 +421,20 @@ fn retry(
     let Some(body) = body else {
         return invalid(notes, "body is not JSON".to_owned());
     };
+    // 2026: the site sends a `chat_retry` token; when a body carries one, it must be good.
+    // (A body without one is still served, so pages and tests of the older site keep working.)
+    let mut body = body.clone();
+    if let Some(token) = body.as_object_mut().and_then(|o| o.remove(V3_TOKEN_FIELD)) {
+        let token = token.as_str().unwrap_or_default().to_owned();
+        if let Err(refusal) = ctx
+            .shared
+            .update(|s| s.redeem_token(&token, RETRY_RECAPTCHA_ACTION))
+        {
+            notes.rejection = Some(refusal.reason().to_owned());
+            return scenario::recaptcha_failed_reply();
+        }
+    }
+    let body = &body;
     // Evaluation flow "regenerate": `{}` on an evaluation this fake created.
     if body.as_object().is_some_and(|o| o.is_empty()) {
         let evaluation = ctx.shared.read(|s| s.evaluations.get(session).cloned());
@@ -407,21 +485,38 @@ fn evaluation(
         Ok(b) => b,
         Err(reason) => return invalid(notes, reason),
     };
-    let known = ctx.shared.read(|s| s.evaluations.contains_key(&b.id));
-    match (path_id, known) {
-        (None, true) => return invalid(notes, format!("evaluation {} already exists", b.id)),
-        (Some(id), false) => {
+    if b.mode.as_deref() == Some(validate::MODE_DIRECT) {
+        ctx.shared.update(|s| s.stats.direct_mode_refusals += 1);
+        notes.rejection = Some("mode \"direct\" on create".to_owned());
+        return scenario::direct_mode_refused_reply();
+    }
+    let existing = ctx.shared.read(|s| s.evaluations.get(&b.id).cloned());
+    match (path_id, &existing) {
+        (None, Some(_)) => return invalid(notes, format!("evaluation {} already exists", b.id)),
+        (Some(id), None) => {
             notes.rejection = Some(format!("no evaluation {id}"));
             return scenario::not_found_reply("Evaluation");
         }
         _ => {}
     }
-    if let Err(refusal) = ctx
-        .shared
-        .update(|s| s.redeem_token(&b.recaptcha_token, RECAPTCHA_ACTION))
-    {
+    if let Err(refusal) = ctx.shared.update(|s| {
+        s.redeem_tokens(
+            b.recaptcha_token.as_deref(),
+            b.recaptcha_v2_token.as_deref(),
+            RECAPTCHA_ACTION,
+        )
+    }) {
         notes.rejection = Some(refusal.reason().to_owned());
         return scenario::recaptcha_failed_reply();
+    }
+    if let Some(e) = &existing {
+        let limit = ctx.shared.read(|s| s.battle_turn_after);
+        let direct = e.mode.as_deref() == Some(validate::MODE_DIRECT_BATTLE);
+        if direct && limit.is_some_and(|n| e.turns >= n) {
+            ctx.shared.update(|s| s.stats.battle_turn_refusals += 1);
+            notes.rejection = Some(format!("battle turn demanded after {} turns", e.turns));
+            return scenario::battle_turn_reply();
+        }
     }
     let reply = scenario_reply(
         ctx,
@@ -433,8 +528,15 @@ fn evaluation(
     );
     if matches!(reply, Reply::Stream { .. }) {
         let evaluation = Evaluation {
+            mode: existing
+                .as_ref()
+                .and_then(|e| e.mode.clone())
+                .or(b.mode.clone()),
+            turns: existing.as_ref().map_or(0, |e| e.turns) + 1,
             last_user_content: b.user_content.clone(),
-            model_message_ids: vec![b.model_a_message_id.clone(), b.model_b_message_id.clone()],
+            model_message_ids: std::iter::once(b.model_a_message_id.clone())
+                .chain(b.model_b_message_id.clone())
+                .collect(),
             model_kind: b.model_kind,
         };
         ctx.shared.update(|s| {
@@ -463,8 +565,16 @@ fn evaluation(
 fn mint_token(ctx: &Ctx, body: Option<&Value>, notes: &mut Notes) -> Response<Body> {
     let key = body.and_then(|b| b.get("key")).and_then(Value::as_str);
     let action = body.and_then(|b| b.get("action")).and_then(Value::as_str);
-    let (Some(FAKE_SITE_KEY), Some(action)) = (key, action) else {
-        notes.rejection = Some("mint needs the site key and an action".to_owned());
+    let kind = match key {
+        Some(FAKE_SITE_KEY) => TokenKind::V3,
+        Some(FAKE_V2_SITE_KEY) => TokenKind::V2,
+        _ => {
+            notes.rejection = Some("mint needs a site key of this arena".to_owned());
+            return json_response(400, &json!({"error": "invalid site key or action"}));
+        }
+    };
+    let Some(action) = action else {
+        notes.rejection = Some("mint needs an action".to_owned());
         return json_response(400, &json!({"error": "invalid site key or action"}));
     };
     let token = format!("fake-recaptcha-{}", uuid::Uuid::new_v4());
@@ -472,6 +582,7 @@ fn mint_token(ctx: &Ctx, body: Option<&Value>, notes: &mut Notes) -> Response<Bo
         s.tokens.insert(
             token.clone(),
             IssuedToken {
+                kind,
                 action: action.to_owned(),
                 used: false,
             },
@@ -585,6 +696,30 @@ async fn control(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
                 return json_response(400, &json!({"error": "body must be {\"count\": N}"}));
             };
             ctx.shared.update(|s| s.reject_next_tokens = count);
+            json_response(200, &json!({"ok": true}))
+        }
+        (Method::POST, "battle-turn-after") => {
+            // `{"turns": N}`: follow-ups of a direct-battle conversation with N turns or more
+            // get the battle-turn 400; `{"turns": null}` turns it off.
+            let Some(turns) = body.as_ref().and_then(|b| b.get("turns")) else {
+                return json_response(400, &json!({"error": "body must be {\"turns\": N|null}"}));
+            };
+            let limit = turns.as_u64().and_then(|n| u32::try_from(n).ok());
+            if limit.is_none() && !turns.is_null() {
+                return json_response(400, &json!({"error": "turns must be a number or null"}));
+            }
+            ctx.shared.update(|s| s.battle_turn_after = limit);
+            json_response(200, &json!({"ok": true}))
+        }
+        (Method::POST, "redirect-lmarena") => {
+            let Some(on) = body
+                .as_ref()
+                .and_then(|b| b.get("on"))
+                .and_then(Value::as_bool)
+            else {
+                return json_response(400, &json!({"error": "body must be {\"on\": true|false}"}));
+            };
+            ctx.shared.update(|s| s.redirect_lmarena = on);
             json_response(200, &json!({"ok": true}))
         }
         (Method::GET, "wait") => wait(ctx, &query).await,

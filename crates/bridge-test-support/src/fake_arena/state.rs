@@ -51,6 +51,12 @@ pub struct FakeStats {
     /// Requests refused with 403 `recaptcha validation failed` because of their token.
     pub recaptcha_rejections: u64,
     pub evaluations: u64,
+    /// Accepted `stop/{evaluation}/messages/{message}` calls.
+    pub stop_calls: u64,
+    /// Follow-ups refused with the battle-turn 400.
+    pub battle_turn_refusals: u64,
+    /// Creates refused because they asked for `mode:"direct"`.
+    pub direct_mode_refusals: u64,
 }
 
 impl FakeStats {
@@ -65,13 +71,26 @@ impl FakeStats {
             "recaptcha_tokens_issued" => self.recaptcha_tokens_issued,
             "recaptcha_rejections" => self.recaptcha_rejections,
             "evaluations" => self.evaluations,
+            "stop_calls" => self.stop_calls,
+            "battle_turn_refusals" => self.battle_turn_refusals,
+            "direct_mode_refusals" => self.direct_mode_refusals,
             _ => return None,
         })
     }
 }
 
+/// Which widget minted a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenKind {
+    /// `execute(key, {action})` with the page's v3 key.
+    V3,
+    /// The v2 checkbox drawn by `render()`.
+    V2,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct IssuedToken {
+    pub kind: TokenKind,
     pub action: String,
     pub used: bool,
 }
@@ -79,6 +98,10 @@ pub(crate) struct IssuedToken {
 /// An evaluation created through create-evaluation.
 #[derive(Debug, Clone)]
 pub(crate) struct Evaluation {
+    /// `mode` of the create request.
+    pub mode: Option<String>,
+    /// Accepted messages (create + follow-ups).
+    pub turns: u32,
     pub last_user_content: String,
     pub model_message_ids: Vec<String>,
     pub model_kind: Option<super::page::ModelKind>,
@@ -87,7 +110,9 @@ pub(crate) struct Evaluation {
 /// Why a token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TokenRefusal {
+    Missing,
     Unknown,
+    WrongKind,
     Reused,
     WrongAction,
     RejectedOnRequest,
@@ -96,7 +121,9 @@ pub(crate) enum TokenRefusal {
 impl TokenRefusal {
     pub(super) fn reason(self) -> &'static str {
         match self {
+            TokenRefusal::Missing => "no reCAPTCHA token in the body",
             TokenRefusal::Unknown => "reCAPTCHA token was not issued by the page",
+            TokenRefusal::WrongKind => "reCAPTCHA token is of the other kind (v2/v3)",
             TokenRefusal::Reused => "reCAPTCHA token was already used",
             TokenRefusal::WrongAction => "reCAPTCHA token was minted for another action",
             TokenRefusal::RejectedOnRequest => "reCAPTCHA token refused on request (reject-next)",
@@ -111,17 +138,53 @@ pub(crate) struct State {
     pub tokens: HashMap<String, IssuedToken>,
     pub reject_next_tokens: u32,
     pub evaluations: HashMap<String, Evaluation>,
+    /// Follow-ups of a direct-battle evaluation with at least this many turns get the
+    /// battle-turn 400 (`None`: never).
+    pub battle_turn_after: Option<u32>,
+    /// Page requests on `lmarena.ai` answer 301 to the same path on `arena.ai`.
+    pub redirect_lmarena: bool,
 }
 
 impl State {
-    /// Accept or refuse a token for `action`, consuming it either way.
+    /// Accept or refuse the tokens of a body: a v2 token when there is one (the site's way out
+    /// after a refusal), else a v3 token for `action`. Consumes the token either way.
+    pub(super) fn redeem_tokens(
+        &mut self,
+        v3: Option<&str>,
+        v2: Option<&str>,
+        action: &str,
+    ) -> Result<(), TokenRefusal> {
+        match (v2, v3) {
+            (Some(v2), _) => self.redeem(v2, TokenKind::V2, None),
+            (None, Some(v3)) => self.redeem(v3, TokenKind::V3, Some(action)),
+            (None, None) => {
+                self.stats.recaptcha_rejections += 1;
+                Err(TokenRefusal::Missing)
+            }
+        }
+    }
+
+    /// Accept or refuse a v3 token for `action`, consuming it either way.
     pub(super) fn redeem_token(&mut self, token: &str, action: &str) -> Result<(), TokenRefusal> {
+        self.redeem(token, TokenKind::V3, Some(action))
+    }
+
+    fn redeem(
+        &mut self,
+        token: &str,
+        kind: TokenKind,
+        action: Option<&str>,
+    ) -> Result<(), TokenRefusal> {
         let refusal = match self.tokens.get_mut(token) {
             None => Some(TokenRefusal::Unknown),
             Some(t) if t.used => Some(TokenRefusal::Reused),
             Some(t) => {
                 t.used = true;
-                if t.action != action {
+                if t.kind != kind {
+                    Some(TokenRefusal::WrongKind)
+                } else if kind == TokenKind::V2 {
+                    None
+                } else if action.is_some_and(|a| t.action != a) {
                     Some(TokenRefusal::WrongAction)
                 } else if self.reject_next_tokens > 0 {
                     self.reject_next_tokens -= 1;

@@ -219,7 +219,7 @@ async fn evaluation_flow_checks_tokens_and_remembers_evaluations() {
     let id = v7();
     let model_a_message = v7();
     let mut body = json!({
-        "id": id, "mode": "direct", "modelAId": FAKE_MODELS[0].id, "userMessageId": v7(),
+        "id": id, "mode": "direct-battle", "modelAId": FAKE_MODELS[0].id, "userMessageId": v7(),
         "modelAMessageId": model_a_message, "modelBMessageId": v7(),
         "userMessage": {"content": "hello [scenario:text]", "experimental_attachments": [], "metadata": {}},
         "modality": "chat", "recaptchaV3Token": mint(&c, &h, RECAPTCHA_ACTION).await,
@@ -402,4 +402,181 @@ async fn arena_ai_is_served_too_and_image_urls_follow_the_host() {
     let text = resp.text().await.expect("text");
     assert!(text.starts_with("a2:[{"), "{text}");
     assert!(text.contains(&format!("https://arena.ai:{}{FAKE_IMAGE_PATH}", h.port())));
+}
+
+/// A create body of the 2026 site for the first text model, with a fresh v3 token.
+async fn create_body(c: &reqwest::Client, h: &FakeArenaHandle, mode: &str, content: &str) -> Value {
+    json!({
+        "id": v7(), "mode": mode, "modelAId": FAKE_MODELS[0].id, "userMessageId": v7(),
+        "modelAMessageId": v7(),
+        "userMessage": {"content": content, "experimental_attachments": [], "metadata": {}},
+        "modality": "chat", "recaptchaV3Token": mint(c, h, RECAPTCHA_ACTION).await,
+    })
+}
+
+async fn post_json(c: &reqwest::Client, url: String, body: &Value) -> (u16, String) {
+    let resp = c
+        .post(url)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("post");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.expect("text"))
+}
+
+#[tokio::test]
+async fn direct_mode_is_refused_with_the_sites_400_and_tokens_are_required() {
+    let h = fake().await;
+    let c = client(&h);
+    let create = url(&h, CREATE_EVALUATION_PATH);
+    let body = create_body(&c, &h, "direct", "hi").await;
+    let (status, text) = post_json(&c, create.clone(), &body).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).expect("json")["error"],
+        DIRECT_MODE_REFUSED_TEXT
+    );
+    assert_eq!(h.stats().direct_mode_refusals, 1);
+
+    let mut body = create_body(&c, &h, "direct-battle", "hi").await;
+    body.as_object_mut().map(|o| o.remove("recaptchaV3Token"));
+    assert_eq!(post_json(&c, create.clone(), &body).await.0, 400);
+    body["recaptchaV3Token"] = Value::Null;
+    assert_eq!(post_json(&c, create.clone(), &body).await.0, 400);
+    body["recaptchaV3Token"] = json!("made-up");
+    let (status, text) = post_json(&c, create, &body).await;
+    assert_eq!(status, 403);
+    assert!(text.contains("recaptcha validation failed"));
+}
+
+#[tokio::test]
+async fn a_v2_checkbox_token_is_accepted_after_a_refusal_once() {
+    let h = fake().await;
+    let c = client(&h);
+    let create = url(&h, CREATE_EVALUATION_PATH);
+    h.reject_next_recaptcha(1);
+    let mut body = create_body(&c, &h, "direct-battle", "v2 [scenario:text]").await;
+    assert_eq!(post_json(&c, create.clone(), &body).await.0, 403);
+    let v2 = c
+        .post(url(&h, RECAPTCHA_MINT_PATH))
+        .json(&json!({"key": FAKE_V2_SITE_KEY, "action": "v2"}))
+        .send()
+        .await
+        .expect("mint v2");
+    let v2: Value = v2.json().await.expect("json");
+    body["recaptchaV3Token"] = Value::Null;
+    body["recaptchaV2Token"] = v2["token"].clone();
+    let (status, text) = post_json(&c, create.clone(), &body).await;
+    assert_eq!(status, 200, "{text}");
+    // Single-use, and a v3 token cannot pose as a v2 one.
+    body["id"] = json!(v7());
+    assert_eq!(post_json(&c, create.clone(), &body).await.0, 403);
+    body["recaptchaV2Token"] = json!(mint(&c, &h, RECAPTCHA_ACTION).await);
+    assert_eq!(post_json(&c, create, &body).await.0, 403);
+}
+
+#[tokio::test]
+async fn battle_turn_after_n_turns_and_stop_calls_are_recorded() {
+    let h = fake().await;
+    let c = client(&h);
+    h.set_battle_turn_after(Some(2));
+    let body = create_body(&c, &h, "direct-battle", "one [scenario:text]").await;
+    let id = body["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        post_json(&c, url(&h, CREATE_EVALUATION_PATH), &body)
+            .await
+            .0,
+        200
+    );
+    let follow = |content: &'static str| {
+        let c = c.clone();
+        let h = &h;
+        async move {
+            json!({
+                "modelAId": FAKE_MODELS[0].id, "userMessageId": v7(), "modelAMessageId": v7(),
+                "userMessage": {"content": content, "experimental_attachments": [], "metadata": {}},
+                "modality": "chat", "recaptchaV3Token": mint(&c, h, RECAPTCHA_ACTION).await,
+            })
+        }
+    };
+    let post = url(&h, &format!("{POST_TO_EVALUATION_PREFIX}{id}"));
+    let two = follow("two").await;
+    // The stop call names the latest answer of the conversation.
+    let answer = two["modelAMessageId"].as_str().expect("message").to_owned();
+    assert_eq!(post_json(&c, post.clone(), &two).await.0, 200);
+    let (status, text) = post_json(&c, post, &follow("three").await).await;
+    assert_eq!(status, 400);
+    assert!(text.contains("expected a BATTLE turn"), "{text}");
+    assert_eq!(h.stats().battle_turn_refusals, 1);
+
+    let stop = |message: &str| url(&h, &format!("{STOP_PREFIX}{id}/messages/{message}"));
+    assert_eq!(
+        c.post(stop(&answer)).send().await.expect("stop").status(),
+        200
+    );
+    assert_eq!(
+        c.post(stop(&v7())).send().await.expect("stop").status(),
+        404
+    );
+    assert_eq!(h.stats().stop_calls, 1);
+}
+
+#[tokio::test]
+async fn anonymous_battle_and_retry_tokens() {
+    let h = fake().await;
+    let c = client(&h);
+    let mut body = create_body(&c, &h, "battle", "pick [scenario:battle]").await;
+    body.as_object_mut().map(|o| o.remove("modelAId"));
+    assert_eq!(
+        post_json(&c, url(&h, CREATE_EVALUATION_PATH), &body)
+            .await
+            .0,
+        400
+    );
+    body["modelBMessageId"] = json!(v7());
+    body["recaptchaV3Token"] = json!(mint(&c, &h, RECAPTCHA_ACTION).await);
+    assert_eq!(
+        post_json(&c, url(&h, CREATE_EVALUATION_PATH), &body)
+            .await
+            .0,
+        200
+    );
+
+    // The retry PUT checks a token when it carries one: chat_retry, not chat_submit.
+    let mut retry = retry_body("again");
+    retry["recaptchaV3Token"] = json!(mint(&c, &h, RECAPTCHA_ACTION).await);
+    let put = |b: &Value| {
+        c.put(url(&h, &retry_path(SESSION)))
+            .body(b.to_string())
+            .send()
+    };
+    assert_eq!(put(&retry).await.expect("put").status(), 403);
+    retry["recaptchaV3Token"] = json!(mint(&c, &h, RETRY_RECAPTCHA_ACTION).await);
+    assert_eq!(put(&retry).await.expect("put").status(), 200);
+}
+
+#[tokio::test]
+async fn lmarena_ai_redirects_to_arena_ai_when_asked() {
+    let h = fake().await;
+    let c = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(h.certificate_pem().as_bytes()).expect("pem"),
+        )
+        .resolve("lmarena.ai", h.addr())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    assert_eq!(c.get(url(&h, "/")).send().await.expect("get").status(), 200);
+    h.set_redirect_lmarena(true);
+    let resp = c
+        .get(url(&h, "/text/direct?x=1"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 301);
+    assert_eq!(
+        resp.headers()["location"],
+        "https://arena.ai/text/direct?x=1"
+    );
 }

@@ -13,6 +13,8 @@ pub const CERT_HOST_NAMES: &[&str] = &[
     "*.lmarena.ai",
     "arena.ai",
     "*.arena.ai",
+    // The stub reCAPTCHA script is also served as https://www.google.com/recaptcha/…
+    "www.google.com",
     "localhost",
     "127.0.0.1",
 ];

@@ -24,10 +24,20 @@ pub(crate) struct EvaluationBody {
     pub mode: Option<String>,
     pub user_content: String,
     pub model_a_message_id: String,
-    pub model_b_message_id: String,
+    /// Only in a battle (and optional in direct-battle, UPSTREAM.md §7).
+    pub model_b_message_id: Option<String>,
     pub model_kind: Option<ModelKind>,
-    pub recaptcha_token: String,
+    /// `recaptchaV3Token`: `None` when absent or `null` (allowed only next to a v2 token).
+    pub recaptcha_token: Option<String>,
+    /// `recaptchaV2Token`, the checkbox token, when sent.
+    pub recaptcha_v2_token: Option<String>,
 }
+
+/// Values of `mode` the fake knows; `direct` passes validation and is refused by the server
+/// with the site's own 400.
+pub(crate) const MODES: &[&str] = &[MODE_DIRECT, MODE_DIRECT_BATTLE, "battle"];
+pub(crate) const MODE_DIRECT: &str = "direct";
+pub(crate) const MODE_DIRECT_BATTLE: &str = "direct-battle";
 
 type Check<T> = Result<T, String>;
 
@@ -199,33 +209,54 @@ pub(crate) fn retry_body(body: &Value, session_id: &str) -> Check<RetryBody> {
     })
 }
 
-/// Check a create-evaluation (`create: true`) or post-to-evaluation body against
-/// UPSTREAM.md §3. `path_id` is the evaluation id of a post-to-evaluation path.
+/// An optional string field: absent and `null` are `None`.
+fn opt_string(o: &Map<String, Value>, key: &str, what: &str) -> Check<Option<String>> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(format!("{what}.{key} must be a string or null")),
+    }
+}
+
+/// Check a create-evaluation or post-to-evaluation body against UPSTREAM.md §3 as of §7.
+/// `path_id` is the evaluation id of a post-to-evaluation path; a follow-up may leave `id`
+/// out (§7 is unsure whether it carries one).
 pub(crate) fn evaluation_body(body: &Value, path_id: Option<&str>) -> Check<EvaluationBody> {
     let what = "body";
     let o = object(body, what)?;
-    let id = uuid(o, "id", what, true)?;
+    let id = match path_id {
+        Some(path_id) if !o.contains_key("id") => path_id.to_owned(),
+        _ => uuid(o, "id", what, true)?,
+    };
     if let Some(path_id) = path_id {
         if id != path_id {
             return Err(format!("body.id {id} is not the evaluation in the path"));
         }
+        if o.contains_key("mode") {
+            return Err("a follow-up body carries no mode".to_owned());
+        }
     }
     let mode = if path_id.is_none() {
-        Some(one_of(o, "mode", what, &["direct", "battle"])?.to_owned())
+        Some(one_of(o, "mode", what, MODES)?.to_owned())
     } else {
         None
     };
     let battle = mode.as_deref() == Some("battle");
+    if battle && o.get("modelAId").is_some_and(|v| !v.is_null()) {
+        return Err("an anonymous battle names no model (modelAId)".to_owned());
+    }
     let model_kind = model(o, "modelAId", battle || path_id.is_some())?;
     let user_message_id = uuid(o, "userMessageId", what, true)?;
     let model_a_message_id = uuid(o, "modelAMessageId", what, true)?;
-    let model_b_message_id = uuid(o, "modelBMessageId", what, true)?;
-    let ids = [
-        &id,
-        &user_message_id,
-        &model_a_message_id,
-        &model_b_message_id,
-    ];
+    let model_b_message_id = if battle || o.get("modelBMessageId").is_some_and(|v| !v.is_null()) {
+        Some(uuid(o, "modelBMessageId", what, true)?)
+    } else {
+        None
+    };
+    let ids: Vec<&String> = [&id, &user_message_id, &model_a_message_id]
+        .into_iter()
+        .chain(model_b_message_id.as_ref())
+        .collect();
     if (1..ids.len()).any(|i| ids[..i].contains(&ids[i])) {
         return Err("body ids must all differ".to_owned());
     }
@@ -249,7 +280,14 @@ pub(crate) fn evaluation_body(body: &Value, path_id: Option<&str>) -> Check<Eval
             ));
         }
     }
-    let recaptcha_token = string(o, "recaptchaV3Token", what)?.to_owned();
+    if !o.contains_key("recaptchaV3Token") {
+        return Err("body.recaptchaV3Token is missing".to_owned());
+    }
+    let recaptcha_token = opt_string(o, "recaptchaV3Token", what)?;
+    let recaptcha_v2_token = opt_string(o, "recaptchaV2Token", what)?;
+    if recaptcha_token.is_none() && recaptcha_v2_token.is_none() {
+        return Err("body.recaptchaV3Token is null and there is no recaptchaV2Token".to_owned());
+    }
     Ok(EvaluationBody {
         id,
         mode,
@@ -258,6 +296,7 @@ pub(crate) fn evaluation_body(body: &Value, path_id: Option<&str>) -> Check<Eval
         model_b_message_id,
         model_kind,
         recaptcha_token,
+        recaptcha_v2_token,
     })
 }
 
@@ -394,7 +433,7 @@ mod tests {
 
     fn good_create() -> Value {
         json!({
-            "id": "0199c0de-0000-7000-8000-000000000001", "mode": "direct",
+            "id": "0199c0de-0000-7000-8000-000000000001", "mode": "direct-battle",
             "modelAId": FAKE_MODELS[0].id,
             "userMessageId": "0199c0de-0000-7000-8000-000000000002",
             "modelAMessageId": "0199c0de-0000-7000-8000-000000000003",
@@ -408,10 +447,48 @@ mod tests {
     fn evaluation_bodies() {
         let got = evaluation_body(&good_create(), None).expect("valid");
         assert_eq!(got.user_content, "hi");
-        assert_eq!(got.recaptcha_token, "tok");
+        assert_eq!(got.recaptcha_token.as_deref(), Some("tok"));
+        assert_eq!(
+            got.model_b_message_id.as_deref(),
+            Some("0199c0de-0000-7000-8000-000000000004")
+        );
+        // direct-battle may leave modelBMessageId out (§7); a battle may not, nor name a model.
+        let mut direct_battle = good_create();
+        direct_battle
+            .as_object_mut()
+            .map(|o| o.remove("modelBMessageId"));
+        assert_eq!(
+            evaluation_body(&direct_battle, None)
+                .expect("valid")
+                .model_b_message_id,
+            None
+        );
+        // A v2 token may stand in for a null v3 token.
+        let mut v2 = good_create();
+        v2["recaptchaV3Token"] = Value::Null;
+        v2["recaptchaV2Token"] = json!("v2tok");
+        let got = evaluation_body(&v2, None).expect("valid");
+        assert_eq!(got.recaptcha_token, None);
+        assert_eq!(got.recaptcha_v2_token.as_deref(), Some("v2tok"));
         let cases: Vec<(&str, Breaker)> = vec![
             ("v4 id", Box::new(|b| b["id"] = json!(ID1))),
             ("bad mode", Box::new(|b| b["mode"] = json!("side"))),
+            (
+                "battle with a model",
+                Box::new(|b| b["mode"] = json!("battle")),
+            ),
+            (
+                "battle without model b",
+                Box::new(|b| {
+                    b["mode"] = json!("battle");
+                    b["modelAId"] = Value::Null;
+                    b.as_object_mut().map(|o| o.remove("modelBMessageId"));
+                }),
+            ),
+            (
+                "null token without v2",
+                Box::new(|b| b["recaptchaV3Token"] = Value::Null),
+            ),
             ("modality", Box::new(|b| b["modality"] = json!("image"))),
             (
                 "same ids",
@@ -442,5 +519,10 @@ mod tests {
         follow.as_object_mut().map(|o| o.remove("mode"));
         assert!(evaluation_body(&follow, Some("0199c0de-0000-7000-8000-000000000001")).is_ok());
         assert!(evaluation_body(&follow, Some("0199c0de-0000-7000-8000-0000000000ff")).is_err());
+        // …or leave the id out; a mode is refused.
+        follow.as_object_mut().map(|o| o.remove("id"));
+        assert!(evaluation_body(&follow, Some("0199c0de-0000-7000-8000-000000000001")).is_ok());
+        follow["mode"] = json!("direct-battle");
+        assert!(evaluation_body(&follow, Some("0199c0de-0000-7000-8000-000000000001")).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! The tab pool: every connected LMArena tab is a worker. Requests take a [`Lease`] on the
 //! least-busy ready tab under `max_concurrent_per_tab`, or wait in a bounded FIFO queue.
-//! Requests for the same upstream session never run at the same time.
+//! Requests for the same upstream session never run at the same time. A tab also takes no work
+//! while its [`gate`] is closed: a rate-limit cooldown, pacing, or a person needed in the tab.
 //!
 //! All pool state lives in one small struct behind a mutex that is never held across an
 //! `.await`; frames for a job travel from the tab's reader task to the job through a channel
@@ -13,6 +14,10 @@ use std::time::{Duration, Instant};
 
 use bridge_core::protocol::{Command, JobId, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
+
+mod gate;
+
+use gate::Gate;
 
 /// Connection id of one tab (unique for the life of the process).
 pub type ConnId = u64;
@@ -75,6 +80,21 @@ pub enum TabState {
     Ready,
     Busy,
     Challenged,
+    /// LMArena rate-limited this tab; it gets no work until `retry-after` has passed.
+    CoolingDown,
+    /// A reCAPTCHA checkbox in the tab waits for a person to tick it.
+    NeedsHuman,
+}
+
+impl TabState {
+    /// Every state, for gauges that list each one.
+    pub(crate) const ALL: [TabState; 5] = [
+        TabState::Ready,
+        TabState::Busy,
+        TabState::Challenged,
+        TabState::CoolingDown,
+        TabState::NeedsHuman,
+    ];
 }
 
 /// The sending half of a tab connection, as held by the pool.
@@ -131,6 +151,7 @@ struct TabEntry {
     link: TabLink,
     hello: TabHello,
     challenged: bool,
+    gate: Gate,
     in_flight: usize,
     /// Jobs ever granted; breaks ties so sequential requests alternate between tabs.
     granted: u64,
@@ -154,6 +175,8 @@ struct PoolInner {
     busy_sessions: HashSet<String>,
     max_per_tab: usize,
     queue_limit: usize,
+    /// `upstream_min_interval_seconds`: least time between two upstream starts of one tab.
+    min_interval: Duration,
     next_waiter: u64,
 }
 
@@ -182,6 +205,8 @@ pub struct TabSnapshot {
     /// The userscript started after the page: it cannot capture ids in this tab.
     pub late_injection: bool,
     pub state: TabState,
+    /// Seconds left of a rate-limit cooldown (`None` when not cooling down).
+    pub cooldown_secs: Option<u64>,
     pub in_flight: usize,
     pub served: u64,
     pub errors: u64,
@@ -205,6 +230,7 @@ impl TabPool {
                 busy_sessions: HashSet::new(),
                 max_per_tab: max_per_tab.max(1),
                 queue_limit,
+                min_interval: Duration::ZERO,
                 next_waiter: 0,
             })),
             next_job: Arc::new(AtomicU64::new(1)),
@@ -219,6 +245,11 @@ impl TabPool {
         self.assign(&mut inner);
     }
 
+    /// Applies `upstream_min_interval_seconds` (zero: no pacing).
+    pub(crate) fn set_min_interval(&self, interval: Duration) {
+        lock(&self.inner).min_interval = interval;
+    }
+
     /// Adds a tab that said hello.
     pub(crate) fn add_tab(&self, link: TabLink, hello: TabHello) {
         let now = Instant::now();
@@ -229,6 +260,7 @@ impl TabPool {
                 link,
                 hello,
                 challenged: false,
+                gate: Gate::default(),
                 in_flight: 0,
                 granted: 0,
                 served: 0,
@@ -271,6 +303,56 @@ impl TabPool {
         }
     }
 
+    /// LMArena rate-limited this tab: it gets no work for `secs` seconds. Waiters go to other
+    /// tabs meanwhile, or to this one once the cooldown ends.
+    pub(crate) fn cool_down(&self, conn: ConnId, secs: u64) {
+        let until = Instant::now() + Duration::from_secs(secs);
+        let mut inner = lock(&self.inner);
+        if let Some(t) = inner.tabs.get_mut(&conn) {
+            t.gate.cool_down(until);
+            self.wake_at(until);
+        }
+    }
+
+    /// When every tab that could serve is cooling down: the shortest cooldown left. `None`
+    /// when some usable tab is not cooling down (or no tab could serve at all).
+    pub(crate) fn cooldown_wait(&self) -> Option<Duration> {
+        let inner = lock(&self.inner);
+        let now = Instant::now();
+        let mut shortest: Option<Duration> = None;
+        for t in inner.tabs.values().filter(|t| !t.challenged) {
+            let left = t.gate.cooldown_left(now)?;
+            shortest = Some(shortest.map_or(left, |s| s.min(left)));
+        }
+        shortest
+    }
+
+    /// Marks `conn` as waiting for a person (a v2 checkbox is shown): it gets no new work
+    /// until the returned guard is dropped. `None` when that tab already waits for a person:
+    /// at most one prompt per tab.
+    pub(crate) fn await_human(&self, conn: ConnId) -> Option<HumanWait> {
+        let mut inner = lock(&self.inner);
+        let t = inner.tabs.get_mut(&conn)?;
+        t.gate.set_needs_human(true).then(|| HumanWait {
+            pool: self.clone(),
+            conn,
+        })
+    }
+
+    /// Hands out slots again at `at`, when a closed gate opens (needs a tokio runtime; without
+    /// one, the next release or new tab does it).
+    fn wake_at(&self, at: Instant) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let pool = self.clone();
+        runtime.spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+            let mut inner = lock(&pool.inner);
+            pool.assign(&mut inner);
+        });
+    }
+
     /// Counts a finished job on its tab.
     pub(crate) fn record_outcome(&self, conn: ConnId, ok: bool) {
         if let Some(t) = lock(&self.inner).tabs.get_mut(&conn) {
@@ -305,11 +387,19 @@ impl TabPool {
                 late_injection: t.hello.late_injection,
                 state: if t.challenged {
                     TabState::Challenged
+                } else if t.gate.needs_human() {
+                    TabState::NeedsHuman
+                } else if t.gate.cooldown_left(now).is_some() {
+                    TabState::CoolingDown
                 } else if t.in_flight >= inner.max_per_tab {
                     TabState::Busy
                 } else {
                     TabState::Ready
                 },
+                cooldown_secs: t
+                    .gate
+                    .cooldown_left(now)
+                    .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0)),
                 in_flight: t.in_flight,
                 served: t.served,
                 errors: t.errors,
@@ -388,10 +478,11 @@ impl TabPool {
     }
 
     fn pick_tab(inner: &PoolInner) -> Option<ConnId> {
+        let now = Instant::now();
         inner
             .tabs
             .values()
-            .filter(|t| !t.challenged && t.in_flight < inner.max_per_tab)
+            .filter(|t| !t.challenged && t.gate.open(now) && t.in_flight < inner.max_per_tab)
             .min_by_key(|t| (t.in_flight, t.granted))
             .map(|t| t.link.conn)
     }
@@ -403,10 +494,14 @@ impl TabPool {
         conn: ConnId,
         session_key: Option<String>,
     ) -> Option<Lease> {
+        let interval = inner.min_interval;
         let t = inner.tabs.get_mut(&conn)?;
         t.in_flight += 1;
         t.granted += 1;
         let link = t.link.clone();
+        if let Some(reopens) = t.gate.started(Instant::now(), interval) {
+            self.wake_at(reopens);
+        }
         if let Some(k) = &session_key {
             inner.busy_sessions.insert(k.clone());
         }
@@ -480,6 +575,24 @@ impl TabPool {
     }
 }
 
+/// A tab waiting for a person (see [`TabPool::await_human`]); dropping it gives the tab work
+/// again.
+#[derive(Debug)]
+pub(crate) struct HumanWait {
+    pool: TabPool,
+    conn: ConnId,
+}
+
+impl Drop for HumanWait {
+    fn drop(&mut self) {
+        let mut inner = lock(&self.pool.inner);
+        if let Some(t) = inner.tabs.get_mut(&self.conn) {
+            t.gate.set_needs_human(false);
+        }
+        self.pool.assign(&mut inner);
+    }
+}
+
 /// Result of [`TabPool::acquire`].
 #[derive(Debug)]
 pub(crate) enum Acquired {
@@ -539,6 +652,12 @@ impl Lease {
         make: impl FnOnce(JobId) -> ServerMessage,
     ) -> (JobGuard, mpsc::UnboundedReceiver<JobEvent>) {
         start_job_on(&self.pool, &self.link, make)
+    }
+
+    /// Sends this lease's tab the frame `make(id)` for a job nobody follows: whatever the tab
+    /// answers is dropped.
+    pub(crate) fn send_untracked(&self, make: impl FnOnce(JobId) -> ServerMessage) {
+        self.link.send(&make(self.pool.next_job_id()));
     }
 }
 
@@ -619,6 +738,39 @@ mod tests {
             Ok(Acquired::Ready(l)) => l,
             other => panic!("expected a ready lease, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_tab_waiting_for_a_person_is_skipped_and_asked_once() {
+        let pool = TabPool::new(2, 4);
+        let _rx1 = tab(&pool, 1);
+        let wait = pool.await_human(1).expect("first prompt");
+        assert!(
+            pool.await_human(1).is_none(),
+            "one prompt per tab at a time"
+        );
+        assert_eq!(pool.snapshot()[0].state, TabState::NeedsHuman);
+        assert!(matches!(pool.acquire(None, false), Ok(Acquired::Queued(_))));
+        drop(wait);
+        assert_eq!(pool.snapshot()[0].state, TabState::Ready);
+        assert!(pool.await_human(1).is_some());
+    }
+
+    #[test]
+    fn a_cooling_tab_is_skipped_and_reported_with_its_time_left() {
+        let pool = TabPool::new(2, 4);
+        let _rx1 = tab(&pool, 1);
+        let _rx2 = tab(&pool, 2);
+        pool.cool_down(1, 60);
+        assert_eq!(pool.cooldown_wait(), None, "tab 2 can still serve");
+        let lease = ready(pool.acquire(None, false));
+        assert_eq!(lease.conn(), 2);
+        pool.cool_down(2, 30);
+        let wait = pool.cooldown_wait().unwrap();
+        assert!(wait <= Duration::from_secs(30) && wait > Duration::from_secs(28));
+        let snap = pool.snapshot();
+        assert_eq!(snap[0].state, TabState::CoolingDown);
+        assert_eq!(snap[0].cooldown_secs, Some(60));
     }
 
     #[test]
