@@ -5,6 +5,8 @@
 //! - `routes`: HTTP handlers: parse, call the request layer, render.
 //! - `security`: the gate every request passes: request id and span, CORS, API key, the
 //!   request log line.
+//! - `pipeline`: runs one parsed chat request (emulation prepared, jobs started, answer
+//!   task); the chat and legacy completion routes use it.
 //! - `answer`: the answer task: job messages → SSE frames or one completion; where a job
 //!   error becomes the client's error.
 //! - `request`: the request layer: prepare (model, sessions, upstream requests) and start the
@@ -19,6 +21,8 @@
 //! - `conversations`: the `evaluation` flow's conversation memory.
 //! - `stats`: request statistics and Prometheus metrics for `/status` and `/metrics`.
 //! - `output`: OpenAI chunks and SSE framing.
+//! - `emulate`: the emulated answer features per choice (tool calls, stop, max_tokens,
+//!   response_format check, estimated usage).
 //! - [`pool`]: the tab pool, leases, queue, job routing.
 //! - `clock`: wall-clock time.
 //!
@@ -31,8 +35,10 @@ mod answer;
 pub mod autoupdate;
 mod clock;
 mod conversations;
+mod emulate;
 mod error;
 mod output;
+mod pipeline;
 pub mod pool;
 mod relay;
 mod request;
@@ -58,6 +64,10 @@ fn configure(cfg: &mut web::ServiceConfig) {
         cfg.route(
             &format!("{prefix}/chat/completions"),
             web::post().to(routes::chat::chat_completions),
+        )
+        .route(
+            &format!("{prefix}/completions"),
+            web::post().to(routes::completions::completions),
         )
         .route(
             &format!("{prefix}/models"),
