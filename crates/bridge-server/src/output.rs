@@ -293,27 +293,16 @@ impl ChunkWriter {
 
     /// The usage chunk sent when the client asked for `stream_options.include_usage`.
     pub(crate) fn usage(&self, usage: Usage) -> bytes::Bytes {
+        let (id, model) = (self.id.as_str(), self.model.as_str());
         match self.shape {
-            Shape::Chat => {
-                let mut chunk = ChatCompletionChunk::new(
-                    self.id.as_str(),
-                    self.created,
-                    self.model.as_str(),
-                    vec![],
-                );
-                chunk.usage = Some(usage);
-                self.frame(&chunk)
-            }
-            Shape::Text => {
-                let mut chunk = TextCompletion::new(
-                    self.id.as_str(),
-                    self.created,
-                    self.model.as_str(),
-                    vec![],
-                );
-                chunk.usage = Some(usage);
-                self.frame(&chunk)
-            }
+            Shape::Chat => self.frame(&ChatCompletionChunk {
+                usage: Some(usage),
+                ..ChatCompletionChunk::new(id, self.created, model, vec![])
+            }),
+            Shape::Text => self.frame(&TextCompletion {
+                usage: Some(usage),
+                ..TextCompletion::new(id, self.created, model, vec![])
+            }),
         }
     }
 }

@@ -10,6 +10,7 @@ use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value};
 
 use super::validate::RequestError;
+use crate::tools::spec::check_schema;
 
 const TYPE_TEXT: &str = "text";
 const TYPE_JSON_OBJECT: &str = "json_object";
@@ -203,20 +204,8 @@ impl ResponseFormat {
             Self::JsonObject => Err("the answer is JSON but not an object".to_owned()),
             Self::JsonSchema {
                 name, validator, ..
-            } => match validator.iter_errors(&value).next() {
-                None => Ok(()),
-                Some(error) => {
-                    let path = error.instance_path().to_string();
-                    let at = if path.is_empty() {
-                        "/".to_owned()
-                    } else {
-                        path
-                    };
-                    Err(format!(
-                        "the answer does not match the schema {name:?} at {at}: {error}"
-                    ))
-                }
-            },
+            } => check_schema(validator, &value)
+                .map_err(|e| format!("the answer does not match the schema {name:?} {e}")),
         }
     }
 }
