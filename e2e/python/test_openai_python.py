@@ -1,5 +1,7 @@
 """The official openai Python client against the real browser chain."""
 
+import json
+
 import openai
 import pytest
 from openai import OpenAI
@@ -84,3 +86,86 @@ def test_upstream_error_in_a_stream_is_raised_never_text(client):
             pass
     assert info.value.status_code == 502
     assert "overloaded" in str(info.value)
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather of a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def run_tool(call):
+    assert call.function.name == "get_weather"
+    city = json.loads(call.function.arguments)["city"]
+    return f"18C and sunny in {city}"
+
+
+def test_tool_loop_non_streaming(client):
+    messages = [{"role": "user", "content": "Weather in Paris? [scenario:tool_call]"}]
+    first = client.chat.completions.create(
+        model=TEXT_MODEL, tools=[WEATHER_TOOL], messages=messages
+    )
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    call = choice.message.tool_calls[0]
+    assert call.id.startswith("call_")
+    messages.append(choice.message.model_dump(exclude_none=True))
+    messages.append({"role": "tool", "tool_call_id": call.id, "content": run_tool(call)})
+    second = client.chat.completions.create(
+        model=TEXT_MODEL, tools=[WEATHER_TOOL], messages=messages
+    )
+    assert second.choices[0].finish_reason == "stop"
+    assert "18C and sunny in Paris" in second.choices[0].message.content
+
+
+def test_tool_loop_streaming(client):
+    messages = [{"role": "user", "content": "Weather in Paris? [scenario:tool_call]"}]
+    calls, finish = {}, None
+    for chunk in client.chat.completions.create(
+        model=TEXT_MODEL, tools=[WEATHER_TOOL], messages=messages, stream=True
+    ):
+        if not chunk.choices:
+            continue
+        for d in chunk.choices[0].delta.tool_calls or []:
+            entry = calls.setdefault(d.index, {"id": None, "name": "", "arguments": ""})
+            entry["id"] = d.id or entry["id"]
+            entry["name"] += d.function.name or ""
+            entry["arguments"] += d.function.arguments or ""
+        finish = chunk.choices[0].finish_reason or finish
+    assert finish == "tool_calls"
+    assert list(calls) == [0]
+    call = calls[0]
+    assert json.loads(call["arguments"]) == {"city": "Paris"}
+    messages.append(
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {"name": call["name"], "arguments": call["arguments"]},
+                }
+            ],
+        }
+    )
+    messages.append(
+        {"role": "tool", "tool_call_id": call["id"], "content": "18C and sunny in Paris"}
+    )
+    text, finish = "", None
+    for chunk in client.chat.completions.create(
+        model=TEXT_MODEL, tools=[WEATHER_TOOL], messages=messages, stream=True
+    ):
+        if chunk.choices:
+            text += chunk.choices[0].delta.content or ""
+            finish = chunk.choices[0].finish_reason or finish
+    assert finish == "stop"
+    assert "18C and sunny in Paris" in text

@@ -1,15 +1,20 @@
 //! The answer task: reads the job messages of one request and turns them into the client's
 //! answer, SSE frames as they come or one `chat.completion` (or the image URLs). It owns all
-//! rendering state, notes first token and outcome on the request's track, and is where a
-//! [`JobError`] becomes the client's [`ApiError`] (once, through `From`).
+//! rendering state (including the emulated features: a choice cut by a stop sequence or
+//! `max_tokens` ends there, and once every choice ended the job channel is dropped, which
+//! aborts the upstream answer), notes first token and outcome on the request's track, and
+//! is where a [`JobError`] becomes the client's [`ApiError`] (once, through `From`).
+
+use std::sync::Arc;
 
 use bridge_core::arena::stream::StreamEvent;
-use bridge_core::openai::{ChatCompletion, Choice, ResponseMessage};
+use bridge_core::openai::{ChatCompletion, Choice, ResponseMessage, ToolCallOut};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
+use crate::emulate::Emulation;
 use crate::error::ApiError;
-use crate::output::{ChoiceRenderer, ChunkWriter, SSE_DONE, SSE_KEEPALIVE};
+use crate::output::{ChoiceRenderer, ChunkWriter, Rendered, SSE_DONE, SSE_KEEPALIVE};
 use crate::pool::ConnId;
 use crate::relay::JobError;
 use crate::request::{JobMsg, EVENTS_CAPACITY};
@@ -67,6 +72,12 @@ impl Observer {
         }
     }
 
+    /// Notes an answer that arrived but breaks the request's `response_format`.
+    fn violated(&mut self, err: &ApiError) {
+        self.track
+            .finish(Outcome::UpstreamError, err.status.as_u16());
+    }
+
     /// Notes a failed job and gives the client's error for it: the outcome comes from the
     /// variant, the status from the one conversion.
     fn fail(&mut self, err: JobError) -> ApiError {
@@ -90,6 +101,7 @@ pub(crate) fn stream(
     events: mpsc::Receiver<(usize, JobMsg)>,
     observer: Observer,
     writer: ChunkWriter,
+    emulation: Arc<Emulation>,
     include_usage: bool,
 ) -> StreamAnswer {
     let (tx, body) = mpsc::channel(EVENTS_CAPACITY);
@@ -99,12 +111,46 @@ pub(crate) fn stream(
         events,
         observer,
         writer,
-        include_usage,
+        (emulation, include_usage),
         tx,
         head_tx,
     );
     actix_web::rt::spawn(task.in_current_span());
     StreamAnswer { body, head }
+}
+
+/// Renderers of one request's choices, with which of them have ended.
+struct Choices {
+    renderers: Vec<ChoiceRenderer>,
+    ended: Vec<bool>,
+}
+
+impl Choices {
+    fn new(state: &AppState, count: usize, emulation: &Arc<Emulation>) -> Self {
+        let mode = state.config().reasoning_output;
+        Self {
+            renderers: (0..count)
+                .map(|_| ChoiceRenderer::new(mode, emulation.clone()))
+                .collect(),
+            ended: vec![false; count],
+        }
+    }
+
+    /// The renderer of a choice still running.
+    fn open(&mut self, index: usize) -> Option<&mut ChoiceRenderer> {
+        match self.ended.get(index) {
+            Some(false) => self.renderers.get_mut(index),
+            _ => None,
+        }
+    }
+
+    /// Marks a choice ended; true when it was the last one.
+    fn end(&mut self, index: usize) -> bool {
+        if let Some(e) = self.ended.get_mut(index) {
+            *e = true;
+        }
+        self.ended.iter().all(|e| *e)
+    }
 }
 
 /// Streams the answer as SSE. The HTTP status is decided at the first upstream event (or
@@ -114,18 +160,13 @@ async fn stream_answer(
     mut events: mpsc::Receiver<(usize, JobMsg)>,
     mut observer: Observer,
     mut writer: ChunkWriter,
-    include_usage: bool,
+    (emulation, include_usage): (Arc<Emulation>, bool),
     tx: mpsc::Sender<bytes::Bytes>,
     head_tx: oneshot::Sender<Result<Option<ConnId>, ApiError>>,
 ) {
-    let config = state.config();
-    let choices = writer.choices();
-    let mut renderers: Vec<ChoiceRenderer> = (0..choices)
-        .map(|_| ChoiceRenderer::new(config.reasoning_output))
-        .collect();
+    let mut choices = Choices::new(&state, writer.choices(), &emulation);
     let mut head_tx = Some(head_tx);
     let mut tab: Option<ConnId> = None;
-    let mut ended = 0usize;
     let keepalive_every = state.options().keepalive_interval;
     let mut keepalive = tokio::time::interval_at(
         tokio::time::Instant::now() + keepalive_every,
@@ -134,15 +175,22 @@ async fn stream_answer(
     let mut shutdown = state.shutdown_signal();
     // A client that stops reading must not hold the tab: each write gives up after the idle
     // timeout, or at shutdown, and the request ends (its jobs abort, the slot comes free).
-    let idle = std::time::Duration::from_secs(config.stream_response_timeout_seconds);
+    let idle = std::time::Duration::from_secs(state.config().stream_response_timeout_seconds);
     let stopping = state.shutdown_signal();
     let send = |b: bytes::Bytes| deliver(&tx, b, idle, stopping.clone());
+    let mut all_ended = false;
 
-    loop {
+    while !all_ended {
         tokio::select! {
             msg = events.recv() => {
                 let Some((index, msg)) = msg else { break };
-                observer.see(&msg);
+                // A choice cut short by the emulation ignores the rest of its upstream answer.
+                if choices.open(index).is_none() && !matches!(msg, JobMsg::Queued | JobMsg::Started(_)) {
+                    continue;
+                }
+                if !matches!(msg, JobMsg::End) {
+                    observer.see(&msg);
+                }
                 match msg {
                     JobMsg::Queued => {
                         if let Some(h) = head_tx.take() {
@@ -158,13 +206,21 @@ async fn stream_answer(
                                 return;
                             }
                         }
-                        let Some(r) = renderers.get_mut(index) else { continue };
+                        let Some(r) = choices.open(index) else { continue };
                         let rendered = r.render(ev);
+                        let cut = r.cut().is_some();
                         if let Some(frame) = writer.delta(index, rendered) {
                             if send(frame).await.is_err() {
                                 return;
                             }
                             keepalive.reset();
+                        }
+                        if cut {
+                            observer.see(&JobMsg::End);
+                            match end_choice(&mut choices, &mut writer, index, &send).await {
+                                Ok(last) => all_ended = last,
+                                Err(()) => return,
+                            }
                         }
                     }
                     JobMsg::End => {
@@ -173,21 +229,31 @@ async fn stream_answer(
                                 return;
                             }
                         }
-                        if let Some(r) = renderers.get_mut(index) {
+                        let verdict = choices.open(index).map(|r| {
                             let closing = r.close();
+                            (closing, r.check_format())
+                        });
+                        if let Some((closing, verdict)) = verdict {
                             if let Some(frame) = writer.delta(index, closing) {
                                 if send(frame).await.is_err() {
                                     return;
                                 }
                             }
-                            let reason = r.finish_reason();
-                            if send(writer.finish(index, reason)).await.is_err() {
+                            if let Err(why) = verdict {
+                                // The text is already out: the violation ends the stream as
+                                // an error event instead of a finish chunk.
+                                let err = ApiError::format_violation(&why);
+                                observer.violated(&err);
+                                tracing::warn!("streamed answer broke response_format: {why}");
+                                let _ = send(bytes::Bytes::from(err.sse_event())).await;
+                                let _ = send(bytes::Bytes::from_static(SSE_DONE.as_bytes())).await;
                                 return;
                             }
                         }
-                        ended += 1;
-                        if ended == choices {
-                            break;
+                        observer.see(&JobMsg::End);
+                        match end_choice(&mut choices, &mut writer, index, &send).await {
+                            Ok(last) => all_ended = last,
+                            Err(()) => return,
                         }
                     }
                     JobMsg::Failed(err) => {
@@ -224,14 +290,18 @@ async fn stream_answer(
             _ = tx.closed() => return,
         }
     }
+    // Every choice ended: dropping the job channel aborts upstream answers still running.
+    drop(events);
     if let Some(h) = head_tx.take() {
         let _ = h.send(Err(ApiError::from(JobError::EmptyAnswer)));
         return;
     }
     if include_usage {
-        let usage = renderers.first().and_then(|r| r.usage);
-        if send(writer.usage(usage)).await.is_err() {
-            return;
+        let usage = choices.renderers.first().map(ChoiceRenderer::usage);
+        if let Some(usage) = usage {
+            if send(writer.usage(usage)).await.is_err() {
+                return;
+            }
         }
     }
     let _ = send(bytes::Bytes::from_static(SSE_DONE.as_bytes())).await;
@@ -273,20 +343,36 @@ async fn deliver(
     result
 }
 
+/// Writes the finish chunk of a choice and marks it ended; `Ok(true)` when it was the last
+/// choice, `Err` when the client went away.
+async fn end_choice<F, Fut>(
+    choices: &mut Choices,
+    writer: &mut ChunkWriter,
+    index: usize,
+    send: &F,
+) -> Result<bool, ()>
+where
+    F: Fn(bytes::Bytes) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Undelivered>>,
+{
+    if let Some(r) = choices.open(index) {
+        let reason = r.finish_reason();
+        send(writer.finish(index, reason)).await.map_err(|_| ())?;
+    }
+    Ok(choices.end(index))
+}
+
 /// Collects the whole answer for a non-streaming request.
 pub(crate) async fn collect(
     state: &AppState,
     mut events: mpsc::Receiver<(usize, JobMsg)>,
     mut observer: Observer,
     writer: ChunkWriter,
+    emulation: Arc<Emulation>,
 ) -> Result<(ChatCompletion, Option<ConnId>), ApiError> {
-    let config = state.config();
-    let choices = writer.choices();
-    let mut renderers: Vec<ChoiceRenderer> = (0..choices)
-        .map(|_| ChoiceRenderer::new(config.reasoning_output))
-        .collect();
-    let mut content: Vec<String> = vec![String::new(); choices];
-    let mut reasoning: Vec<String> = vec![String::new(); choices];
+    let count = writer.choices();
+    let mut choices = Choices::new(state, count, &emulation);
+    let mut parts: Vec<Collected> = (0..count).map(|_| Collected::default()).collect();
     let mut tab = None;
     let mut shutdown = state.shutdown_signal();
     loop {
@@ -297,53 +383,91 @@ pub(crate) async fn collect(
             }
         };
         let Some((index, msg)) = msg else { break };
-        observer.see(&msg);
-        match msg {
-            JobMsg::Queued => {}
+        let Some(r) = choices.open(index) else {
+            continue;
+        };
+        if !matches!(msg, JobMsg::End) {
+            observer.see(&msg);
+        }
+        let ended = match msg {
+            JobMsg::Queued => false,
             JobMsg::Started(conn) => {
                 tab.get_or_insert(conn);
+                false
             }
             JobMsg::Event(ev) => {
-                if let Some(r) = renderers.get_mut(index) {
-                    let out = r.render(ev);
-                    if let (Some(c), Some(buf)) = (out.content, content.get_mut(index)) {
-                        buf.push_str(&c);
-                    }
-                    if let (Some(t), Some(buf)) = (out.reasoning, reasoning.get_mut(index)) {
-                        buf.push_str(&t);
-                    }
+                let out = r.render(ev);
+                let cut = r.cut().is_some();
+                if let Some(buf) = parts.get_mut(index) {
+                    buf.add(out);
                 }
+                cut
             }
             JobMsg::End => {
-                if let (Some(r), Some(buf)) = (renderers.get_mut(index), content.get_mut(index)) {
-                    if let Some(c) = r.close().content {
-                        buf.push_str(&c);
-                    }
+                let out = r.close();
+                if let Some(buf) = parts.get_mut(index) {
+                    buf.add(out);
                 }
+                true
             }
             JobMsg::Failed(err) => return Err(observer.fail(*err)),
+        };
+        if ended {
+            if let Some(Err(why)) = choices.open(index).map(|r| r.check_format()) {
+                let err = ApiError::format_violation(&why);
+                observer.violated(&err);
+                return Err(err);
+            }
+            observer.see(&JobMsg::End);
+            if choices.end(index) {
+                // Dropping the job channel aborts upstream answers still running.
+                break;
+            }
         }
     }
-    let mut out_choices = Vec::with_capacity(choices);
+    drop(events);
+    let mut out_choices = Vec::with_capacity(count);
     let mut usage = None;
-    for (i, r) in renderers.iter().enumerate() {
-        let text = std::mem::take(&mut content[i]);
-        let think = std::mem::take(&mut reasoning[i]);
+    for (i, (r, part)) in choices.renderers.iter().zip(parts).enumerate() {
+        let mut message = ResponseMessage::assistant(
+            // Only calls: content is null, as OpenAI sends it.
+            (!part.content.is_empty() || part.calls.is_empty()).then_some(part.content),
+            (!part.reasoning.is_empty()).then_some(part.reasoning),
+        );
+        if !part.calls.is_empty() {
+            message.tool_calls = Some(part.calls);
+        }
         out_choices.push(Choice {
             index: i as u32,
-            message: ResponseMessage::assistant(
-                Some(text),
-                if think.is_empty() { None } else { Some(think) },
-            ),
+            message,
             finish_reason: Some(r.finish_reason()),
         });
-        if usage.is_none() {
-            usage = r.usage;
-        }
+        usage.get_or_insert_with(|| r.usage());
     }
     let mut completion = ChatCompletion::new(writer.id, writer.created, writer.model, out_choices);
     completion.usage = usage;
     Ok((completion, tab))
+}
+
+/// One choice of a non-streamed answer as it is collected.
+#[derive(Default)]
+struct Collected {
+    content: String,
+    reasoning: String,
+    calls: Vec<ToolCallOut>,
+}
+
+impl Collected {
+    fn add(&mut self, out: Rendered) {
+        if let Some(c) = out.content {
+            self.content.push_str(&c);
+        }
+        if let Some(t) = out.reasoning {
+            self.reasoning.push_str(&t);
+        }
+        self.calls
+            .extend(out.tool_calls.iter().map(ToolCallOut::message));
+    }
 }
 
 /// Collects the image URLs of an image request, in choice order. The tab of each job that

@@ -133,6 +133,18 @@ impl ApiError {
         Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout_error", message).with_code("timeout")
     }
 
+    /// The answer does not satisfy the request's `response_format`.
+    pub(crate) fn format_violation(why: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_error",
+            format!("The model's answer does not satisfy response_format: {why}."),
+        )
+        .with_param("response_format")
+        .with_code("response_format_violation")
+        .no_retry()
+    }
+
     pub(crate) fn bad_gateway(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message).with_code("upstream_error")
     }

@@ -5,6 +5,8 @@
 //! - `routes`: HTTP handlers: parse, call the request layer, render.
 //! - `security`: the gate every request passes: request id and span, CORS, API key, the
 //!   request log line.
+//! - `pipeline`: runs one parsed chat request (emulation prepared, jobs started, answer
+//!   task); the chat and legacy completion routes use it.
 //! - `answer`: the answer task: job messages → SSE frames or one completion; where a job
 //!   error becomes the client's error.
 //! - `request`: the request layer: prepare (model, sessions, upstream requests) and start the
@@ -22,6 +24,8 @@
 //! - `conversations`: the `evaluation` flow's conversation memory.
 //! - `stats`: request statistics and Prometheus metrics for `/status` and `/metrics`.
 //! - `output`: OpenAI chunks and SSE framing.
+//! - `emulate`: the emulated answer features per choice (tool calls, stop, max_tokens,
+//!   response_format check, estimated usage).
 //! - [`pool`]: the tab pool, leases, queue, job routing.
 //! - `guide`: advice for a person (how a tab connects, why a chat cannot be served).
 //! - `clock`: wall-clock time.
@@ -34,10 +38,12 @@ pub mod autoupdate;
 mod clock;
 mod conversations;
 pub mod doctor;
+mod emulate;
 mod error;
 mod guard;
 mod guide;
 mod output;
+mod pipeline;
 pub mod pool;
 mod relay;
 mod request;
@@ -64,6 +70,10 @@ fn configure(cfg: &mut web::ServiceConfig) {
         cfg.route(
             &format!("{prefix}/chat/completions"),
             web::post().to(routes::chat::chat_completions),
+        )
+        .route(
+            &format!("{prefix}/completions"),
+            web::post().to(routes::completions::completions),
         )
         .route(
             &format!("{prefix}/models"),

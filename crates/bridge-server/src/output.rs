@@ -1,9 +1,19 @@
 //! Turning parsed upstream events into OpenAI output: content and reasoning deltas per the
-//! `reasoning_output` setting, images as Markdown, finish reasons, SSE framing.
+//! `reasoning_output` setting, the model's text through the emulated features (tool calls,
+//! stop, max_tokens; see `emulate`), images as Markdown, finish reasons, SSE framing of chat
+//! chunks or legacy `text_completion` chunks.
+
+use std::sync::Arc;
 
 use bridge_core::arena::stream::{self, StreamEvent};
 use bridge_core::config::ReasoningOutput;
-use bridge_core::openai::{ChatCompletionChunk, ChunkChoice, Delta, FinishReason, Usage};
+use bridge_core::openai::{
+    ChatCompletionChunk, ChunkChoice, Delta, FinishReason, TextChoice, TextCompletion, ToolCallOut,
+    Usage,
+};
+use bridge_core::tools::ToolCall;
+
+use crate::emulate::{Emulation, Shaper};
 
 /// SSE data line prefix and the stream terminator.
 pub(crate) const SSE_DATA: &str = "data: ";
@@ -15,6 +25,20 @@ pub(crate) const SSE_KEEPALIVE: &str = ": keep-alive\n\n";
 pub(crate) struct Rendered {
     pub content: Option<String>,
     pub reasoning: Option<String>,
+    pub tool_calls: Vec<ToolCall>,
+}
+
+impl Rendered {
+    fn content(text: String) -> Self {
+        Self {
+            content: Some(text),
+            ..Self::default()
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.content.is_none() && self.reasoning.is_none() && self.tool_calls.is_empty()
+    }
 }
 
 /// Per-choice rendering state.
@@ -23,6 +47,7 @@ pub(crate) struct ChoiceRenderer {
     mode: ReasoningOutput,
     in_think: bool,
     wrote_content: bool,
+    shaper: Shaper,
     pub finish: Option<FinishReason>,
     pub usage: Option<Usage>,
 }
@@ -36,39 +61,29 @@ pub(crate) fn finish_reason(r: stream::FinishReason) -> FinishReason {
 }
 
 impl ChoiceRenderer {
-    pub(crate) fn new(mode: ReasoningOutput) -> Self {
+    pub(crate) fn new(mode: ReasoningOutput, emulation: Arc<Emulation>) -> Self {
         Self {
             mode,
             in_think: false,
             wrote_content: false,
+            shaper: Shaper::new(emulation),
             finish: None,
             usage: None,
         }
     }
 
     /// Renders one event. Finish events are recorded, not rendered; errors are the caller's.
+    /// After [`Self::cut`] says the answer ended early, events render to nothing.
     pub(crate) fn render(&mut self, event: StreamEvent) -> Rendered {
         match event {
             StreamEvent::Text(t) => {
-                if t.is_empty() {
-                    return Rendered::default();
-                }
-                let content = if self.in_think {
-                    self.in_think = false;
-                    format!("</think>\n\n{t}")
-                } else {
-                    t
-                };
-                self.wrote_content = true;
-                Rendered {
-                    content: Some(content),
-                    reasoning: None,
-                }
+                let shaped = self.shaper.feed(&t);
+                self.text(shaped.text, shaped.calls)
             }
             StreamEvent::Reasoning(t) => match self.mode {
                 ReasoningOutput::ReasoningContent => Rendered {
-                    content: None,
                     reasoning: Some(t),
+                    ..Rendered::default()
                 },
                 ReasoningOutput::ThinkTags => {
                     let content = if self.in_think {
@@ -77,10 +92,7 @@ impl ChoiceRenderer {
                         self.in_think = true;
                         format!("<think>{t}")
                     };
-                    Rendered {
-                        content: Some(content),
-                        reasoning: None,
-                    }
+                    Rendered::content(content)
                 }
                 ReasoningOutput::Omit => Rendered::default(),
             },
@@ -96,10 +108,7 @@ impl ChoiceRenderer {
                 content.push_str(&url);
                 content.push(')');
                 self.wrote_content = true;
-                Rendered {
-                    content: Some(content),
-                    reasoning: None,
-                }
+                Rendered::content(content)
             }
             StreamEvent::Finish { reason, usage } => {
                 // Battle answers or retries may carry several; the last one wins.
@@ -115,49 +124,117 @@ impl ChoiceRenderer {
         }
     }
 
-    /// Closes an open `<think>` block at the end of the answer.
+    /// Model text and calls after the emulation, with an open `<think>` block closed first.
+    fn text(&mut self, text: String, tool_calls: Vec<ToolCall>) -> Rendered {
+        if text.is_empty() && tool_calls.is_empty() {
+            return Rendered::default();
+        }
+        let content = if self.in_think {
+            self.in_think = false;
+            Some(format!("</think>\n\n{text}"))
+        } else {
+            (!text.is_empty()).then_some(text)
+        };
+        self.wrote_content |= content.is_some();
+        Rendered {
+            content,
+            reasoning: None,
+            tool_calls,
+        }
+    }
+
+    /// The end of the answer: text the emulation held back, and an open `<think>` block
+    /// closed.
     pub(crate) fn close(&mut self) -> Rendered {
+        let shaped = self.shaper.finish();
+        let mut out = self.text(shaped.text, shaped.calls);
         if self.in_think {
             self.in_think = false;
-            return Rendered {
-                content: Some("</think>".to_owned()),
-                reasoning: None,
-            };
+            out.content = Some("</think>".to_owned());
         }
-        Rendered::default()
+        out
+    }
+
+    /// Why the answer ended early (a stop sequence or `max_tokens`), if it did.
+    pub(crate) fn cut(&self) -> Option<FinishReason> {
+        self.shaper.cut()
     }
 
     pub(crate) fn finish_reason(&self) -> FinishReason {
-        self.finish.unwrap_or(FinishReason::Stop)
+        self.shaper
+            .finish_reason(self.finish.unwrap_or(FinishReason::Stop))
+    }
+
+    /// `response_format` checked on the whole answer.
+    pub(crate) fn check_format(&self) -> Result<(), String> {
+        self.shaper.check_format()
+    }
+
+    /// Usage as LMArena reported it, else counted by the bridge (marked estimated).
+    pub(crate) fn usage(&self) -> Usage {
+        self.usage.unwrap_or_else(|| self.shaper.estimated_usage())
     }
 }
 
-/// Writes SSE events of one chat completion: one id, one created, one model.
+/// Which OpenAI object the answer is written as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// `chat.completion(.chunk)` (`/v1/chat/completions`).
+    Chat,
+    /// `text_completion` (the legacy `/v1/completions`); reasoning is left out.
+    Text,
+}
+
+/// Writes SSE events of one completion: one id, one created, one model.
 #[derive(Debug)]
 pub(crate) struct ChunkWriter {
     pub id: String,
     pub created: i64,
     pub model: String,
+    pub shape: Shape,
     role_sent: Vec<bool>,
 }
 
 impl ChunkWriter {
-    pub(crate) fn new(id: String, created: i64, model: String, choices: usize) -> Self {
+    pub(crate) fn new(
+        id: String,
+        created: i64,
+        model: String,
+        choices: usize,
+        shape: Shape,
+    ) -> Self {
         Self {
             id,
             created,
             model,
+            shape,
             role_sent: vec![false; choices.max(1)],
         }
     }
 
-    fn frame(&self, chunk: &ChatCompletionChunk<'_>) -> bytes::Bytes {
+    fn frame(&self, chunk: &impl serde::Serialize) -> bytes::Bytes {
         let mut buf = Vec::with_capacity(192);
         buf.extend_from_slice(SSE_DATA.as_bytes());
         // Serializing these plain structs cannot fail.
         let _ = serde_json::to_writer(&mut buf, chunk);
         buf.extend_from_slice(b"\n\n");
         bytes::Bytes::from(buf)
+    }
+
+    fn text_frame(&self, index: usize, text: String, finish: Option<FinishReason>) -> bytes::Bytes {
+        let choice = TextChoice {
+            text,
+            index: index as u32,
+            logprobs: None,
+            finish_reason: finish,
+        };
+        let chunk = TextCompletion::new(
+            self.id.as_str(),
+            self.created,
+            self.model.as_str(),
+            vec![choice],
+        );
+        self.frame(&chunk)
     }
 
     /// Number of choices in this completion.
@@ -167,7 +244,10 @@ impl ChunkWriter {
 
     /// One delta for choice `index`; the first chunk of each choice carries the role.
     pub(crate) fn delta(&mut self, index: usize, r: Rendered) -> Option<bytes::Bytes> {
-        if r.content.is_none() && r.reasoning.is_none() {
+        if self.shape == Shape::Text {
+            return r.content.map(|text| self.text_frame(index, text, None));
+        }
+        if r.is_empty() {
             return None;
         }
         let mut delta = Delta::default();
@@ -179,6 +259,9 @@ impl ChunkWriter {
         }
         delta.content = r.content.map(Into::into);
         delta.reasoning_content = r.reasoning.map(Into::into);
+        if !r.tool_calls.is_empty() {
+            delta.tool_calls = Some(r.tool_calls.iter().map(ToolCallOut::delta).collect());
+        }
         let chunk = ChatCompletionChunk::new(
             self.id.as_str(),
             self.created,
@@ -190,6 +273,9 @@ impl ChunkWriter {
 
     /// The final chunk of choice `index` with its finish reason.
     pub(crate) fn finish(&mut self, index: usize, reason: FinishReason) -> bytes::Bytes {
+        if self.shape == Shape::Text {
+            return self.text_frame(index, String::new(), Some(reason));
+        }
         let mut delta = Delta::default();
         if let Some(sent) = self.role_sent.get_mut(index) {
             if !*sent {
@@ -208,20 +294,18 @@ impl ChunkWriter {
     }
 
     /// The usage chunk sent when the client asked for `stream_options.include_usage`.
-    pub(crate) fn usage(&self, usage: Option<Usage>) -> bytes::Bytes {
-        let mut chunk =
-            ChatCompletionChunk::new(self.id.as_str(), self.created, self.model.as_str(), vec![]);
-        chunk.usage = usage;
-        let mut buf = Vec::with_capacity(192);
-        buf.extend_from_slice(SSE_DATA.as_bytes());
-        let mut value = serde_json::to_value(&chunk).unwrap_or_default();
-        if let Some(obj) = value.as_object_mut() {
-            // OpenAI sends `usage: null` when it has none; we never invent numbers.
-            obj.entry("usage").or_insert(serde_json::Value::Null);
+    pub(crate) fn usage(&self, usage: Usage) -> bytes::Bytes {
+        let (id, model) = (self.id.as_str(), self.model.as_str());
+        match self.shape {
+            Shape::Chat => self.frame(&ChatCompletionChunk {
+                usage: Some(usage),
+                ..ChatCompletionChunk::new(id, self.created, model, vec![])
+            }),
+            Shape::Text => self.frame(&TextCompletion {
+                usage: Some(usage),
+                ..TextCompletion::new(id, self.created, model, vec![])
+            }),
         }
-        let _ = serde_json::to_writer(&mut buf, &value);
-        buf.extend_from_slice(b"\n\n");
-        bytes::Bytes::from(buf)
     }
 }
 
@@ -229,9 +313,18 @@ impl ChunkWriter {
 mod tests {
     use super::*;
 
+    fn plain() -> Arc<Emulation> {
+        let chat = bridge_core::openai::ChatCompletionRequest::from_json(
+            serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .unwrap();
+        let upstream = Arc::new(chat.clone());
+        Arc::new(Emulation::new(&chat, upstream))
+    }
+
     #[test]
     fn think_tags_wrap_reasoning_and_close_before_text() {
-        let mut r = ChoiceRenderer::new(ReasoningOutput::ThinkTags);
+        let mut r = ChoiceRenderer::new(ReasoningOutput::ThinkTags, plain());
         let a = r.render(StreamEvent::Reasoning("hm".into()));
         let b = r.render(StreamEvent::Reasoning(" ok".into()));
         let c = r.render(StreamEvent::Text("Hi".into()));
@@ -243,7 +336,7 @@ mod tests {
 
     #[test]
     fn omit_drops_reasoning_and_images_become_markdown() {
-        let mut r = ChoiceRenderer::new(ReasoningOutput::Omit);
+        let mut r = ChoiceRenderer::new(ReasoningOutput::Omit, plain());
         assert_eq!(
             r.render(StreamEvent::Reasoning("x".into())),
             Rendered::default()
@@ -265,25 +358,9 @@ mod tests {
 
     #[test]
     fn first_chunk_has_role_once() {
-        let mut w = ChunkWriter::new("chatcmpl-1".into(), 7, "m".into(), 1);
-        let first = w
-            .delta(
-                0,
-                Rendered {
-                    content: Some("a".into()),
-                    reasoning: None,
-                },
-            )
-            .unwrap();
-        let second = w
-            .delta(
-                0,
-                Rendered {
-                    content: Some("b".into()),
-                    reasoning: None,
-                },
-            )
-            .unwrap();
+        let mut w = ChunkWriter::new("chatcmpl-1".into(), 7, "m".into(), 1, Shape::Chat);
+        let first = w.delta(0, Rendered::content("a".into())).unwrap();
+        let second = w.delta(0, Rendered::content("b".into())).unwrap();
         let s1 = std::str::from_utf8(&first).unwrap();
         let s2 = std::str::from_utf8(&second).unwrap();
         assert!(s1.starts_with("data: {") && s1.ends_with("}\n\n"));

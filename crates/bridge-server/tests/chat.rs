@@ -382,8 +382,17 @@ async fn include_usage_sends_a_usage_chunk() {
     let data = sse_data(&body);
     let usage_chunk: Value = serde_json::from_str(&data[data.len() - 2]).unwrap();
     assert_eq!(usage_chunk["choices"], json!([]));
-    // Upstream gave no usage: null, never invented numbers.
-    assert!(usage_chunk["usage"].is_null());
+    // Upstream gave no usage: counted by the bridge and marked as an estimate.
+    let usage = &usage_chunk["usage"];
+    assert_eq!(usage["estimated"], json!(true));
+    assert!(usage["prompt_tokens"].as_u64().unwrap() > 0);
+    assert!(usage["completion_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(
+        usage["total_tokens"].as_u64(),
+        Some(
+            usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap()
+        )
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

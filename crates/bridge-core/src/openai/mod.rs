@@ -11,28 +11,40 @@
 //! types are kept as [`ContentPart::Unknown`] for the request builders to judge.
 //!
 //! Split by seam: `request` (chat completion and image generation requests), `content`
-//! (message content and its parts: text, images, audio, files), `validate` ([`RequestError`]
-//! and the field readers that name the offending field), `response` (answers, stream chunks,
-//! model list, error body).
+//! (message content and its parts: text, images, audio, files), `format`
+//! (`response_format`), `completion` (the legacy `/v1/completions` request as a chat
+//! request), `prompt` (the messages the upstream prompt is built from: tools block, format
+//! instruction, folded tool loop), `tooling` (tool fields back to JSON), `validate`
+//! ([`RequestError`] and the field readers that name the offending field), `response`
+//! (answers, stream chunks, model list, error body).
 
+mod completion;
 mod content;
+mod format;
+mod prompt;
 mod request;
 mod response;
+mod tooling;
 mod validate;
 
+pub use completion::{parse_completion_request, CompletionRequest};
 pub use content::{ContentPart, FileData, ImageUrl, InputAudio, MessageContent};
+pub use format::ResponseFormat;
 pub use request::{
     parse_chat_request, parse_image_request, ChatCompletionRequest, ChatMessage,
     ImageGenerationRequest, ImageResponseFormat, Role, StreamOptions,
 };
 pub use response::{
     ChatCompletion, ChatCompletionChunk, Choice, ChunkChoice, Delta, ErrorBody, ErrorDetail,
-    FinishReason, ImageData, ImagesResponse, ModelList, ModelObject, ResponseMessage, Usage,
+    FinishReason, FunctionOut, ImageData, ImagesResponse, ModelList, ModelObject, ResponseMessage,
+    TextChoice, TextCompletion, ToolCallOut, Usage,
 };
 pub use validate::RequestError;
 
 /// `object` of a non-streamed chat completion.
 pub(crate) const CHAT_COMPLETION_OBJECT: &str = "chat.completion";
+/// `object` of a legacy text completion and of its stream chunks.
+pub(crate) const TEXT_COMPLETION_OBJECT: &str = "text_completion";
 /// `object` of a streamed chat completion chunk.
 pub(crate) const CHAT_COMPLETION_CHUNK_OBJECT: &str = "chat.completion.chunk";
 /// `object` of one entry of `GET /v1/models`.

@@ -7,13 +7,17 @@ use serde_json::{Map, Value};
 
 use super::codes;
 use super::content::MessageContent;
+use super::format::ResponseFormat;
 use super::validate::{
     body_object, de_error, opt_bool, opt_f64, opt_n, opt_string, opt_u64, parse_body, req_string,
     take_object, RequestError,
 };
+use crate::stop::parse_stop;
+use crate::tools::{AssistantToolCall, ToolSet};
 
 /// `POST /v1/chat/completions` body. Fields the bridge cannot honour upstream (sampling
-/// parameters, tools, …) are accepted; the ones listed here are validated.
+/// parameters, …) are accepted; the ones listed here are validated. Tools, `stop`,
+/// `max_tokens` and `response_format` are emulated by the server.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatCompletionRequest {
     pub model: String,
@@ -33,6 +37,14 @@ pub struct ChatCompletionRequest {
     pub temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
+    /// `tools`, `tool_choice` and `parallel_tool_calls`, checked (empty when absent).
+    #[serde(flatten, serialize_with = "super::tooling::serialize_tool_set")]
+    pub tools: ToolSet,
+    /// Stop sequences (at most four, empty ones dropped).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<String>,
+    #[serde(skip_serializing_if = "ResponseFormat::is_text")]
+    pub response_format: ResponseFormat,
 }
 
 /// `stream_options` of a streamed request.
@@ -100,6 +112,16 @@ impl ChatCompletionRequest {
                 ))
             }
         };
+        let tools = ToolSet::from_request(
+            map.get("tools"),
+            map.get("tool_choice"),
+            map.get("parallel_tool_calls"),
+        )
+        .map_err(|e| {
+            RequestError::invalid_value(e.field(), format!("Invalid '{}': {e}", e.field()))
+        })?;
+        let stop = parse_stop(map.get("stop"))
+            .map_err(|e| RequestError::invalid_value("stop", format!("Invalid 'stop': {e}")))?;
         Ok(Self {
             model,
             messages,
@@ -110,12 +132,20 @@ impl ChatCompletionRequest {
             max_completion_tokens: opt_u64(&mut map, "max_completion_tokens")?,
             temperature: opt_f64(&mut map, "temperature")?,
             top_p: opt_f64(&mut map, "top_p")?,
+            tools,
+            stop,
+            response_format: ResponseFormat::from_json(map.remove("response_format"))?,
         })
     }
 
     /// True when the client asked for a final usage chunk.
     pub fn include_usage(&self) -> bool {
         self.stream_options.is_some_and(|o| o.include_usage)
+    }
+
+    /// The answer's token limit: `max_completion_tokens`, else `max_tokens`.
+    pub fn token_limit(&self) -> Option<u64> {
+        self.max_completion_tokens.or(self.max_tokens)
     }
 }
 
@@ -177,6 +207,15 @@ pub struct ChatMessage {
     pub content: MessageContent,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Calls an assistant turn made (sent back by clients in a tool loop).
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "super::tooling::serialize_calls"
+    )]
+    pub tool_calls: Vec<AssistantToolCall>,
+    /// The call a `role: "tool"` message answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
 }
 
 impl ChatMessage {
@@ -205,10 +244,30 @@ impl ChatMessage {
             Some(value) => MessageContent::from_json(value, &content_param)?,
         };
         let name = opt_string(&mut map, "name", &format!("{param}.name"))?;
+        let calls_param = format!("{param}.tool_calls");
+        let tool_calls = match map.remove("tool_calls") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .enumerate()
+                .map(|(j, item)| {
+                    AssistantToolCall::try_from(item).map_err(|reason| {
+                        let at = format!("{calls_param}[{j}]");
+                        RequestError::invalid_value(&at, format!("Invalid '{at}': {reason}"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(other) => {
+                return Err(RequestError::invalid_type(&calls_param, "an array", &other))
+            }
+        };
+        let tool_call_id = opt_string(&mut map, "tool_call_id", &format!("{param}.tool_call_id"))?;
         Ok(Self {
             role,
             content,
             name,
+            tool_calls,
+            tool_call_id,
         })
     }
 }

@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 use super::validate::RequestError;
 use super::{
     ASSISTANT_ROLE, CHAT_COMPLETION_CHUNK_OBJECT, CHAT_COMPLETION_OBJECT, INVALID_REQUEST_ERROR,
-    LIST_OBJECT, MODEL_OBJECT,
+    LIST_OBJECT, MODEL_OBJECT, TEXT_COMPLETION_OBJECT,
 };
+use crate::tools::spec::FUNCTION_TYPE;
+use crate::tools::ToolCall;
 
 /// Why generation ended, in OpenAI's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,20 +23,76 @@ pub enum FinishReason {
     ToolCalls,
 }
 
-/// Token counts, only ever as reported by upstream.
+/// Token counts: as reported by upstream, or counted by the bridge and then marked
+/// `"estimated": true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub total_tokens: u64,
+    /// Present (true) only when the bridge counted the tokens itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated: Option<bool>,
 }
 
 impl Usage {
+    /// Numbers reported by upstream.
     pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Self {
         Self {
             prompt_tokens,
             completion_tokens,
             total_tokens: prompt_tokens.saturating_add(completion_tokens),
+            estimated: None,
+        }
+    }
+
+    /// Numbers the bridge counted with its own tokenizer.
+    pub fn estimated(prompt_tokens: u64, completion_tokens: u64) -> Self {
+        Self {
+            estimated: Some(true),
+            ..Self::new(prompt_tokens, completion_tokens)
+        }
+    }
+}
+
+/// One tool call of an answer: `message.tool_calls[]` (no `index`) or
+/// `delta.tool_calls[]` (with `index`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCallOut {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: Cow<'static, str>,
+    pub function: FunctionOut,
+}
+
+/// `function` of a [`ToolCallOut`]; `arguments` is JSON text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionOut {
+    pub name: String,
+    pub arguments: String,
+}
+
+impl ToolCallOut {
+    /// The whole call as one streamed `delta.tool_calls[]` element.
+    pub fn delta(call: &ToolCall) -> Self {
+        Self {
+            index: Some(call.index as u32),
+            ..Self::message(call)
+        }
+    }
+
+    /// The call as a `message.tool_calls[]` element.
+    pub fn message(call: &ToolCall) -> Self {
+        Self {
+            index: None,
+            id: call.id.clone(),
+            kind: Cow::Borrowed(FUNCTION_TYPE),
+            function: FunctionOut {
+                name: call.name.clone(),
+                arguments: call.arguments.clone(),
+            },
         }
     }
 }
@@ -85,6 +143,8 @@ pub struct ResponseMessage {
     pub content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallOut>>,
 }
 
 impl ResponseMessage {
@@ -94,6 +154,7 @@ impl ResponseMessage {
             role: Cow::Borrowed(ASSISTANT_ROLE),
             content,
             reasoning_content,
+            tool_calls: None,
         }
     }
 }
@@ -158,6 +219,8 @@ pub struct Delta<'a> {
     pub content: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallOut>>,
 }
 
 impl<'a> Delta<'a> {
@@ -167,6 +230,7 @@ impl<'a> Delta<'a> {
             role: Some(Cow::Borrowed(ASSISTANT_ROLE)),
             content: Some(Cow::Borrowed("")),
             reasoning_content: None,
+            tool_calls: None,
         }
     }
 
@@ -183,6 +247,63 @@ impl<'a> Delta<'a> {
             ..Self::default()
         }
     }
+}
+
+/// A legacy `/v1/completions` answer, and also each of its stream chunks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextCompletion {
+    pub id: String,
+    pub object: Cow<'static, str>,
+    /// Unix seconds.
+    pub created: i64,
+    pub model: String,
+    pub choices: Vec<TextChoice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+impl TextCompletion {
+    pub fn new(
+        id: impl Into<String>,
+        created: i64,
+        model: impl Into<String>,
+        choices: Vec<TextChoice>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            object: Cow::Borrowed(TEXT_COMPLETION_OBJECT),
+            created,
+            model: model.into(),
+            choices,
+            usage: None,
+        }
+    }
+
+    /// The legacy shape of a chat answer (the text of each choice's message).
+    pub fn from_chat(chat: ChatCompletion) -> Self {
+        let choices = chat
+            .choices
+            .into_iter()
+            .map(|c| TextChoice {
+                text: c.message.content.unwrap_or_default(),
+                index: c.index,
+                logprobs: None,
+                finish_reason: c.finish_reason,
+            })
+            .collect();
+        let mut out = Self::new(chat.id, chat.created, chat.model, choices);
+        out.usage = chat.usage;
+        out
+    }
+}
+
+/// One choice of a [`TextCompletion`]; `logprobs` is always `null`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextChoice {
+    pub text: String,
+    pub index: u32,
+    pub logprobs: Option<serde_json::Value>,
+    pub finish_reason: Option<FinishReason>,
 }
 
 /// One entry of `GET /v1/models`.

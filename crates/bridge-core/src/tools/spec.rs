@@ -142,17 +142,23 @@ impl ToolSpec {
 
     /// Checks arguments against the schema; the error names the first failing location.
     pub(crate) fn check_arguments(&self, arguments: &Value) -> Result<(), String> {
-        match self.validator.iter_errors(arguments).next() {
-            None => Ok(()),
-            Some(error) => {
-                let path = error.instance_path().to_string();
-                let at = if path.is_empty() {
-                    "/".to_owned()
-                } else {
-                    path
-                };
-                Err(format!("at {at}: {error}"))
-            }
+        check_schema(&self.validator, arguments)
+    }
+}
+
+/// Checks a value against a compiled schema; the error names the first failing location
+/// (`at /path: message`).
+pub(crate) fn check_schema(validator: &jsonschema::Validator, value: &Value) -> Result<(), String> {
+    match validator.iter_errors(value).next() {
+        None => Ok(()),
+        Some(error) => {
+            let path = error.instance_path().to_string();
+            let at = if path.is_empty() {
+                "/".to_owned()
+            } else {
+                path
+            };
+            Err(format!("at {at}: {error}"))
         }
     }
 }

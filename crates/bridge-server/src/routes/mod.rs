@@ -2,14 +2,18 @@
 //! parse, call the request layer (or the pool, for internal routes) and render.
 
 pub(crate) mod chat;
+pub(crate) mod completions;
 pub(crate) mod doctor;
 pub(crate) mod images;
 pub(crate) mod internal;
 pub(crate) mod models;
 pub(crate) mod ops;
 
-use actix_web::{web, HttpRequest};
+use std::convert::Infallible;
+
+use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
+use tokio::sync::mpsc;
 
 use crate::error::ApiError;
 
@@ -44,4 +48,14 @@ pub(crate) async fn read_body(
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// A `200 text/event-stream` response streaming these SSE frames.
+pub(crate) fn sse_response(body: mpsc::Receiver<bytes::Bytes>) -> HttpResponse {
+    let body = tokio_stream::wrappers::ReceiverStream::new(body).map(Ok::<_, Infallible>);
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body)
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use bridge_core::tools::{TOOL_RESULT_CLOSE, TOOL_RESULT_OPEN};
+
 use super::page::{ModelKind, FAKE_IMAGE_PATH};
 
 /// Marker prefix looked for in the last user message: `[scenario:rate_limit]`.
@@ -77,6 +79,9 @@ pub enum Scenario {
     ModelsNotFound,
     /// 2026: 401 `User not found` (a guest session).
     LoginRequired,
+    /// A model using the bridge's tools: prose and a `<tool_call>` split over several deltas
+    /// when the prompt has no tool result yet, else a final answer that uses the result.
+    ToolCall,
 }
 
 impl Scenario {
@@ -104,6 +109,7 @@ impl Scenario {
         Scenario::PromptFailed,
         Scenario::ModelsNotFound,
         Scenario::LoginRequired,
+        Scenario::ToolCall,
     ];
 
     /// The marker name, e.g. `content_filter`.
@@ -131,6 +137,7 @@ impl Scenario {
             Scenario::PromptFailed => "prompt_failed",
             Scenario::ModelsNotFound => "models_not_found",
             Scenario::LoginRequired => "login_required",
+            Scenario::ToolCall => "tool_call",
         }
     }
 
@@ -138,8 +145,12 @@ impl Scenario {
         Scenario::ALL.iter().copied().find(|s| s.name() == name)
     }
 
-    /// The scenario a model answers with when the message carries no marker.
-    pub fn default_for(kind: Option<ModelKind>) -> Scenario {
+    /// The scenario a model answers with when the message carries no marker: a tool loop's
+    /// follow-up (its last user turn is the tool results) stays in `tool_call`.
+    pub fn default_for(kind: Option<ModelKind>, content: &str) -> Scenario {
+        if content.contains(TOOL_RESULT_OPEN) {
+            return Scenario::ToolCall;
+        }
         match kind {
             Some(ModelKind::Image) => Scenario::Image,
             Some(ModelKind::Search) => Scenario::Search,
@@ -147,6 +158,9 @@ impl Scenario {
         }
     }
 }
+
+/// The final answer of the `tool_call` scenario once the prompt carries a tool result.
+pub(crate) const TOOL_ANSWER: &str = "The weather tool says: ";
 
 /// The scenario named by the last `[scenario:NAME]` marker in `content`.
 /// `Ok(None)`: no marker; `Err(name)`: a marker with an unknown name.
@@ -276,6 +290,28 @@ pub(crate) fn reply(scenario: Scenario, ctx: &ReplyContext<'_>) -> Reply {
                 "a0:\" \\u2014 done \\u2713\"\n",
             ))
         }
+        Scenario::ToolCall => match ctx.user_text.find(TOOL_RESULT_OPEN) {
+            // The result is quoted back, so tests see it reached the model.
+            Some(at) => {
+                let result = ctx.user_text[at..]
+                    .split_once('>')
+                    .map(|(_, rest)| rest.split(TOOL_RESULT_CLOSE).next().unwrap_or(""))
+                    .unwrap_or("")
+                    .trim();
+                stream(format!(
+                    "{}{}{stop}",
+                    text_line("a0", TOOL_ANSWER),
+                    text_line("a0", result)
+                ))
+            }
+            None => stream(format!(
+                "{}{}{}{}{stop}",
+                text_line("a0", "I will look that up.\n"),
+                text_line("a0", "<tool_call>{\"name\": \"get_"),
+                text_line("a0", "weather\", \"arguments\": {\"city\": "),
+                text_line("a0", "\"Paris\"}}</tool_call>"),
+            )),
+        },
         Scenario::Reasoning => stream(format!(
             "{}{}{}{stop}",
             text_line("ag", "Let me think about this… "),

@@ -385,7 +385,7 @@ fn scenario_reply(
     notes: &mut Notes,
 ) -> Reply {
     let scenario = match scenario::scenario_from_content(content) {
-        Ok(found) => found.unwrap_or_else(|| Scenario::default_for(kind)),
+        Ok(found) => found.unwrap_or_else(|| Scenario::default_for(kind, content)),
         Err(name) => {
             notes.rejection = Some(format!("unknown scenario marker {name:?}"));
             return Reply::Fixed {
