@@ -17,6 +17,7 @@
 //! - `watch`: config directory watcher; [`autoupdate`]: the background update check.
 //! - [`state`]: config and model registry (reloaded on change), options, shutdown signal.
 //! - `conversations`: the `evaluation` flow's conversation memory.
+//! - `response_memory`: the Responses API's `previous_response_id` memory.
 //! - `stats`: request statistics and Prometheus metrics for `/status` and `/metrics`.
 //! - `output`: OpenAI chunks and SSE framing.
 //! - [`pool`]: the tab pool, leases, queue, job routing.
@@ -36,6 +37,7 @@ mod output;
 pub mod pool;
 mod relay;
 mod request;
+mod response_memory;
 mod routes;
 mod security;
 pub mod state;
@@ -66,6 +68,14 @@ fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             &format!("{prefix}/images/generations"),
             web::post().to(routes::images::generations),
+        )
+        .route(
+            &format!("{prefix}/messages"),
+            web::post().to(routes::messages::messages),
+        )
+        .route(
+            &format!("{prefix}/responses"),
+            web::post().to(routes::responses::responses),
         );
     }
     cfg.route("/ws", web::get().to(ws::ws_route))

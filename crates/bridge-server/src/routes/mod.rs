@@ -1,11 +1,16 @@
-//! HTTP routes: OpenAI endpoints, operations, internal routes for the CLIs. Handlers only
-//! parse, call the request layer (or the pool, for internal routes) and render.
+//! HTTP routes: OpenAI endpoints, the translated Anthropic Messages and Responses APIs
+//! (`messages`, `responses`, over `chat::run` and `translate`), operations, internal routes
+//! for the CLIs. Handlers only parse, call the request layer (or the pool, for internal
+//! routes) and render.
 
 pub(crate) mod chat;
 pub(crate) mod images;
 pub(crate) mod internal;
+pub(crate) mod messages;
 pub(crate) mod models;
 pub(crate) mod ops;
+pub(crate) mod responses;
+mod translate;
 
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
@@ -43,4 +48,13 @@ pub(crate) async fn read_body(
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// A request body as JSON (the translated APIs read it as a value).
+pub(crate) fn json_body(body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid_request(format!(
+            "We could not parse the JSON body of your request: {e}"
+        ))
+    })
 }

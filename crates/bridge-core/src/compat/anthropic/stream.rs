@@ -29,6 +29,8 @@ pub struct MessageStream {
     calls: u64,
     finish: Option<ChatFinish>,
     usage: Option<ChatUsage>,
+    /// The chat stream carried an error: the `error` event ended the message.
+    failed: bool,
 }
 
 impl MessageStream {
@@ -42,6 +44,7 @@ impl MessageStream {
             calls: 0,
             finish: None,
             usage: None,
+            failed: false,
         })
     }
 
@@ -66,10 +69,10 @@ impl MessageStream {
         SseEvent::new("ping", json!({"type": "ping"}))
     }
 
-    /// True once a stop sequence matched: nothing more will be sent but [`Self::finish`], so
-    /// the caller may stop reading the chat answer.
+    /// True once a stop sequence matched or an error was sent: nothing more will be sent but
+    /// [`Self::finish`], so the caller may stop reading the chat answer.
     pub fn is_done(&self) -> bool {
-        self.cut.matched().is_some()
+        self.failed || self.cut.matched().is_some()
     }
 
     /// Events for one chat chunk. An error inside the chat stream gives an `error` event (the
@@ -105,6 +108,7 @@ impl MessageStream {
                 ChatPiece::Finish(finish) => self.finish = Some(finish),
                 ChatPiece::Usage(usage) => self.usage = Some(usage),
                 ChatPiece::Error(err) => {
+                    self.failed = true;
                     out.push(Self::error(ErrorKind::Api, &err.message));
                 }
             }
@@ -112,12 +116,16 @@ impl MessageStream {
         out
     }
 
-    /// The closing events: the open block's stop, `message_delta`, `message_stop`.
+    /// The closing events: the open block's stop, `message_delta`, `message_stop` (none
+    /// after an error).
     pub fn finish(&mut self) -> Vec<SseEvent> {
         let mut out = Vec::new();
+        if self.failed {
+            return out;
+        }
         self.flush_text(&mut out);
         self.close(&mut out);
-        let stopped = self.is_done();
+        let stopped = self.cut.matched().is_some();
         let finish = match self.finish.unwrap_or(ChatFinish::Stop) {
             ChatFinish::ToolCalls if self.calls == 0 => ChatFinish::Stop,
             f => f,
@@ -143,7 +151,7 @@ impl MessageStream {
 
     /// The held-back tail of the text (a stop sequence that did not complete).
     fn flush_text(&mut self, out: &mut Vec<SseEvent>) {
-        if !self.is_done() {
+        if self.cut.matched().is_none() {
             let tail = self.cut.finish();
             self.text(&tail, out);
         }
@@ -372,6 +380,8 @@ mod tests {
         let mut t = MessageStream::new("m", &[]).unwrap();
         let events = t.feed(&json!({"error":{"message":"upstream broke","type":"upstream_error","param":null,"code":null}}));
         assert_eq!(events.len(), 1);
+        assert!(t.is_done());
+        assert!(t.finish().is_empty());
         assert_eq!(
             events[0].to_sse(),
             "event: error\ndata: {\"error\":{\"message\":\"upstream broke\",\"type\":\"api_error\"},\"type\":\"error\"}\n\n"

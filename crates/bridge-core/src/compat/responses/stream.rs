@@ -56,6 +56,11 @@ impl ResponseStream {
         self.shell.id()
     }
 
+    /// True once an error was sent: the stream is over.
+    pub fn is_done(&self) -> bool {
+        self.failed
+    }
+
     /// `response.created` and `response.in_progress`.
     pub fn start(&mut self) -> Vec<SseEvent> {
         let response = self.shell.object(Status::InProgress, &[], None, None);
@@ -123,9 +128,13 @@ impl ResponseStream {
     }
 
     /// Closes the open item and sends `response.completed` (or `response.incomplete`). Also
-    /// gives the assistant message to remember for a later `previous_response_id`.
-    pub fn finish(&mut self) -> (Vec<SseEvent>, Value) {
+    /// gives the assistant message to remember for a later `previous_response_id` (none, and
+    /// no events, after an error).
+    pub fn finish(&mut self) -> (Vec<SseEvent>, Option<Value>) {
         let mut out = Vec::new();
+        if self.failed {
+            return (out, None);
+        }
         self.close(&mut out);
         let calls: Vec<_> = self.calls.calls().cloned().collect();
         let finish = match self.finish.unwrap_or(ChatFinish::Stop) {
@@ -139,7 +148,7 @@ impl ResponseStream {
         };
         let response = self.shell.object(status, &self.output, self.usage, None);
         out.push(self.event(name, json!({"response": response})));
-        (out, assistant_message(&self.text, &calls))
+        (out, Some(assistant_message(&self.text, &calls)))
     }
 
     fn text(&mut self, text: &str, out: &mut Vec<SseEvent>) {
@@ -246,7 +255,7 @@ mod tests {
         }
         let (end, remembered) = t.finish();
         events.extend(end);
-        (events, remembered)
+        (events, remembered.unwrap())
     }
 
     fn check_common(events: &[SseEvent]) {
@@ -378,6 +387,8 @@ mod tests {
         events.extend(t.feed(&chunk(json!({"content":"par"}), Value::Null)));
         events.extend(t.feed(&json!({"error":{"message":"tab gone","type":"upstream_error","param":null,"code":"tab_lost"}})));
         events.extend(t.feed(&chunk(json!({"content":"ignored"}), Value::Null)));
+        assert!(t.is_done());
+        assert_eq!(t.finish(), (vec![], None));
         check_common(&events);
         let names: Vec<_> = events.iter().map(|e| e.name).collect();
         assert_eq!(
