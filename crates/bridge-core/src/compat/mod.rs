@@ -13,6 +13,8 @@
 
 pub mod anthropic;
 pub mod responses;
+#[cfg(test)]
+mod test_chunks;
 
 use serde_json::{Map, Value};
 
@@ -432,6 +434,27 @@ pub(crate) mod fields {
                 to.insert((*key).to_owned(), v.clone());
             }
         }
+    }
+
+    /// `tools` of a translated request → OpenAI function tools: each tool object goes
+    /// through `function` (with its param, e.g. `tools[2]`), which gives the inside of
+    /// `{"type":"function","function":…}`. Absent → `None`.
+    pub(crate) fn function_tools(
+        value: Option<&Value>,
+        function: impl Fn(&Map<String, Value>, &str) -> Result<Map<String, Value>, RequestError>,
+    ) -> Result<Option<Value>, RequestError> {
+        let tools = match value {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::Array(tools)) => tools,
+            Some(_) => return Err(wrong_type("tools", "an array")),
+        };
+        let mut out = Vec::with_capacity(tools.len());
+        for (i, tool) in tools.iter().enumerate() {
+            let param = format!("tools[{i}]");
+            let f = function(object(tool, &param)?, &param)?;
+            out.push(serde_json::json!({"type": "function", "function": f}));
+        }
+        Ok(Some(Value::Array(out)))
     }
 
     /// An object element of an array (`param` names it).

@@ -3,8 +3,10 @@
 use serde_json::{json, Map, Value};
 
 use crate::compat::fields::{
-    self, body, copy, missing, object, opt_bool, req_str, str_at, unsupported, wrong_type,
+    self, body, copy, function_tools, missing, object, opt_bool, req_str, str_at, unsupported,
+    wrong_type,
 };
+use crate::compat::{assistant_message, ChatCall};
 use crate::openai::RequestError;
 
 /// `max_tokens` when a client leaves it out (the Messages API requires it; lenient clients
@@ -161,11 +163,11 @@ fn translate_message(item: &Value, param: &str, out: &mut Vec<Value>) -> Result<
             "image" if !assistant => parts.push(image_part(b, &bparam)?),
             "tool_use" if assistant => {
                 let input = b.get("input").cloned().unwrap_or_else(|| json!({}));
-                calls.push(json!({
-                    "id": str_at(b, "id", &bparam)?,
-                    "type": "function",
-                    "function": {"name": str_at(b, "name", &bparam)?, "arguments": input.to_string()},
-                }));
+                calls.push(ChatCall {
+                    id: str_at(b, "id", &bparam)?.to_owned(),
+                    name: str_at(b, "name", &bparam)?.to_owned(),
+                    arguments: input.to_string(),
+                });
             }
             "tool_result" if !assistant => out.push(json!({
                 "role": "tool",
@@ -183,20 +185,7 @@ fn translate_message(item: &Value, param: &str, out: &mut Vec<Value>) -> Result<
         }
     }
     if assistant {
-        let mut m = Map::new();
-        m.insert("role".into(), "assistant".into());
-        m.insert(
-            "content".into(),
-            if text.is_empty() && !calls.is_empty() {
-                Value::Null
-            } else {
-                text.into()
-            },
-        );
-        if !calls.is_empty() {
-            m.insert("tool_calls".into(), Value::Array(calls));
-        }
-        out.push(Value::Object(m));
+        out.push(assistant_message(&text, &calls));
     } else if !parts.is_empty() {
         out.push(json!({"role": "user", "content": parts}));
     }
@@ -261,15 +250,7 @@ fn tool_result_text(block: &Map<String, Value>, param: &str) -> Result<String, R
 
 /// `tools` (`{name, description, input_schema}`) → OpenAI function tools.
 fn translate_tools(value: Option<&Value>) -> Result<Option<Value>, RequestError> {
-    let tools = match value {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Array(tools)) => tools,
-        Some(_) => return Err(wrong_type("tools", "an array")),
-    };
-    let mut out = Vec::with_capacity(tools.len());
-    for (i, tool) in tools.iter().enumerate() {
-        let param = format!("tools[{i}]");
-        let t = object(tool, &param)?;
+    function_tools(value, |t, param| {
         if let Some(kind) = t
             .get("type")
             .and_then(Value::as_str)
@@ -281,14 +262,13 @@ fn translate_tools(value: Option<&Value>) -> Result<Option<Value>, RequestError>
             ));
         }
         let mut function = Map::new();
-        function.insert("name".into(), str_at(t, "name", &param)?.into());
+        function.insert("name".into(), str_at(t, "name", param)?.into());
         copy(t, &mut function, &["description"]);
         if let Some(schema) = t.get("input_schema").filter(|v| !v.is_null()) {
             function.insert("parameters".into(), schema.clone());
         }
-        out.push(json!({"type": "function", "function": function}));
-    }
-    Ok(Some(Value::Array(out)))
+        Ok(function)
+    })
 }
 
 /// `tool_choice` → OpenAI `tool_choice` and `parallel_tool_calls`.

@@ -200,11 +200,7 @@ impl MessageStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn chunk(delta: Value, finish: Value) -> Value {
-        json!({"id":"c","object":"chat.completion.chunk","created":1,"model":"m",
-            "choices":[{"index":0,"delta":delta,"finish_reason":finish}]})
-    }
+    use crate::compat::test_chunks::{call_args, call_start, chunk, hello_stream};
 
     /// Runs a chat stream through the translator; events as (name, data).
     fn run(chunks: &[Value], stops: &[&str]) -> Vec<(&'static str, Value)> {
@@ -227,16 +223,7 @@ mod tests {
 
     #[test]
     fn text_stream_has_the_official_event_sequence() {
-        let events = run(
-            &[
-                chunk(json!({"role":"assistant","content":""}), Value::Null),
-                chunk(json!({"content":"Hel"}), Value::Null),
-                chunk(json!({"content":"lo"}), Value::Null),
-                chunk(json!({}), json!("stop")),
-                json!({"id":"c","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}),
-            ],
-            &[],
-        );
+        let events = run(&hello_stream(5), &[]);
         assert_eq!(
             names(&events),
             [
@@ -275,22 +262,11 @@ mod tests {
         let events = run(
             &[
                 chunk(json!({"content":"Let me check."}), Value::Null),
-                chunk(
-                    json!({"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"get_weather","arguments":""}}]}),
-                    Value::Null,
-                ),
-                chunk(
-                    json!({"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]}),
-                    Value::Null,
-                ),
-                chunk(
-                    json!({"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]}),
-                    Value::Null,
-                ),
-                chunk(
-                    json!({"tool_calls":[{"index":1,"id":"call_b","type":"function","function":{"name":"get_time","arguments":"{}"}}]}),
-                    Value::Null,
-                ),
+                call_start(0, "call_a", "get_weather"),
+                call_args(0, "{\"city\":"),
+                call_args(0, "\"Paris\"}"),
+                call_start(1, "call_b", "get_time"),
+                call_args(1, "{}"),
                 chunk(json!({}), json!("tool_calls")),
             ],
             &[],

@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::compat::fields::{
-    body, copy, object, opt_bool, req_str, str_at, unsupported, wrong_type,
+    body, copy, function_tools, object, opt_bool, req_str, str_at, unsupported, wrong_type,
 };
 use crate::openai::{codes, RequestError};
 
@@ -311,16 +311,8 @@ fn output_text(value: Option<&Value>, param: &str) -> Result<String, RequestErro
 
 /// Flat function tools → chat function tools.
 fn translate_tools(value: Option<&Value>) -> Result<Option<Value>, RequestError> {
-    let tools = match value {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Array(tools)) => tools,
-        Some(_) => return Err(wrong_type("tools", "an array")),
-    };
-    let mut out = Vec::with_capacity(tools.len());
-    for (i, tool) in tools.iter().enumerate() {
-        let param = format!("tools[{i}]");
-        let t = object(tool, &param)?;
-        let kind = str_at(t, "type", &param)?;
+    function_tools(value, |t, param| {
+        let kind = str_at(t, "type", param)?;
         if kind != "function" {
             return Err(unsupported(
                 &format!("{param}.type"),
@@ -328,11 +320,10 @@ fn translate_tools(value: Option<&Value>) -> Result<Option<Value>, RequestError>
             ));
         }
         let mut function = Map::new();
-        function.insert("name".into(), str_at(t, "name", &param)?.into());
+        function.insert("name".into(), str_at(t, "name", param)?.into());
         copy(t, &mut function, &["description", "parameters", "strict"]);
-        out.push(json!({"type": "function", "function": function}));
-    }
-    Ok(Some(Value::Array(out)))
+        Ok(function)
+    })
 }
 
 /// `tool_choice`: the strings pass; `{"type":"function","name"}` becomes the chat shape.

@@ -236,11 +236,7 @@ impl ResponseStream {
 mod tests {
     use super::*;
     use crate::compat::responses::translate_request;
-
-    fn chunk(delta: Value, finish: Value) -> Value {
-        json!({"id":"c","object":"chat.completion.chunk","created":1,"model":"m",
-            "choices":[{"index":0,"delta":delta,"finish_reason":finish}]})
-    }
+    use crate::compat::test_chunks::{call_args, call_start, chunk, hello_stream};
 
     fn stream() -> ResponseStream {
         let req = translate_request(json!({"model":"gpt-x","input":"hi","stream":true})).unwrap();
@@ -267,13 +263,7 @@ mod tests {
 
     #[test]
     fn text_stream_has_the_official_event_sequence() {
-        let (events, remembered) = run(&[
-            chunk(json!({"role":"assistant","content":""}), Value::Null),
-            chunk(json!({"content":"Hel"}), Value::Null),
-            chunk(json!({"content":"lo"}), Value::Null),
-            chunk(json!({}), json!("stop")),
-            json!({"id":"c","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":2,"total_tokens":6}}),
-        ]);
+        let (events, remembered) = run(&hello_stream(4));
         check_common(&events);
         let names: Vec<_> = events.iter().map(|e| e.name).collect();
         assert_eq!(
@@ -317,18 +307,9 @@ mod tests {
     fn function_calls_stream_arguments_and_complete() {
         let (events, remembered) = run(&[
             chunk(json!({"content":"On it."}), Value::Null),
-            chunk(
-                json!({"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"get_weather","arguments":""}}]}),
-                Value::Null,
-            ),
-            chunk(
-                json!({"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]}),
-                Value::Null,
-            ),
-            chunk(
-                json!({"tool_calls":[{"index":0,"function":{"arguments":"\"Oslo\"}"}}]}),
-                Value::Null,
-            ),
+            call_start(0, "call_a", "get_weather"),
+            call_args(0, "{\"city\":"),
+            call_args(0, "\"Oslo\"}"),
             chunk(json!({}), json!("tool_calls")),
         ]);
         check_common(&events);
