@@ -14,10 +14,13 @@
 //! - [`tools`]: tool-call emulation (prompt block, history folding, streaming call parser).
 //! - [`stop`]: stop sequences over streamed text.
 //! - [`tokens`]: token counting and the `max_tokens` budget.
+//! - [`compat`]: the Responses and Anthropic Messages APIs as translators around chat
+//!   completions (requests, answers, stream events, errors).
 //! - [`fuzzing`]: invariant checks shared by the fuzz targets and their corpus tests.
 
 pub mod arena;
 pub mod clip;
+pub mod compat;
 pub mod config;
 pub mod fsutil;
 pub mod fuzzing;

@@ -356,6 +356,13 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        self.response_with(self.body())
+    }
+}
+
+impl ApiError {
+    /// This error's status and headers with `body` (another API's error shape).
+    pub(crate) fn response_with(&self, body: impl serde::Serialize) -> HttpResponse {
         let mut res = HttpResponse::build(self.status);
         if let Some(secs) = self.retry_after {
             res.insert_header(("Retry-After", secs.to_string()));
@@ -363,6 +370,6 @@ impl ResponseError for ApiError {
         if self.no_retry {
             res.insert_header(("x-should-retry", "false"));
         }
-        res.json(self.body())
+        res.json(body)
     }
 }

@@ -22,6 +22,7 @@
 //! - `watch`: config directory watcher; [`autoupdate`]: the background update check.
 //! - [`state`]: config and model registry (reloaded on change), options, shutdown signal.
 //! - `conversations`: the `evaluation` flow's conversation memory.
+//! - `response_memory`: the Responses API's `previous_response_id` memory.
 //! - `stats`: request statistics and Prometheus metrics for `/status` and `/metrics`.
 //! - `output`: OpenAI chunks and SSE framing.
 //! - `emulate`: the emulated answer features per choice (tool calls, stop, max_tokens,
@@ -47,6 +48,7 @@ mod pipeline;
 pub mod pool;
 mod relay;
 mod request;
+mod response_memory;
 mod routes;
 mod security;
 pub mod state;
@@ -82,6 +84,14 @@ fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             &format!("{prefix}/images/generations"),
             web::post().to(routes::images::generations),
+        )
+        .route(
+            &format!("{prefix}/messages"),
+            web::post().to(routes::messages::messages),
+        )
+        .route(
+            &format!("{prefix}/responses"),
+            web::post().to(routes::responses::responses),
         );
     }
     cfg.route("/ws", web::get().to(ws::ws_route))

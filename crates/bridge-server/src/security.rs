@@ -84,8 +84,19 @@ fn is_public(path: &str) -> bool {
 /// Request headers a CORS preflight may ask for.
 fn cors_header_allowed(name: &str) -> bool {
     let name = name.trim().to_ascii_lowercase();
-    matches!(name.as_str(), "authorization" | "content-type" | "accept")
-        || name.starts_with("x-stainless-")
+    matches!(
+        name.as_str(),
+        "authorization" | "content-type" | "accept" | API_KEY_HEADER
+    ) || name.starts_with("x-stainless-")
+        || name.starts_with("anthropic-")
+}
+
+/// Anthropic clients send the key in this header instead of `Authorization`.
+const API_KEY_HEADER: &str = "x-api-key";
+
+/// True when the `x-api-key` header is exactly `key`.
+fn api_key_matches(value: Option<&HeaderValue>, key: &str) -> bool {
+    value.is_some_and(|v| v.as_bytes().ct_eq(key.as_bytes()).into())
 }
 
 /// True when the `Authorization` header carries `key` (scheme case-insensitive).
@@ -221,7 +232,10 @@ pub(crate) async fn gate(
 
     // API key, before anything reads the body.
     if let Some(key) = config.api_key.as_deref() {
-        if !is_public(&path) && !bearer_matches(req.headers().get(header::AUTHORIZATION), key) {
+        let headers = req.headers();
+        let presented = bearer_matches(headers.get(header::AUTHORIZATION), key)
+            || api_key_matches(headers.get(API_KEY_HEADER), key);
+        if !is_public(&path) && !presented {
             tracing::info!(request_id = %request_id, %method, %path, status = 401, "request refused: bad or missing API key");
             let mut res = req.error_response(ApiError::unauthorized());
             if let Some(origin) = cors {

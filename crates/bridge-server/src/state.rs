@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::conversations::Conversations;
 use crate::pool::TabPool;
+use crate::response_memory::ResponseMemory;
 use crate::stats::Stats;
 
 /// Settings that are not user configuration: intervals tests shorten.
@@ -97,6 +98,7 @@ struct Shared {
     reload: Mutex<ReloadStatus>,
     pool: TabPool,
     conversations: Conversations,
+    response_memory: Arc<ResponseMemory>,
     stats: Stats,
     strategy: RoundRobin,
     options: ServerOptions,
@@ -137,6 +139,7 @@ impl AppState {
                 registry: RwLock::new(Arc::new(loaded.registry)),
                 pool,
                 conversations,
+                response_memory: Arc::default(),
                 stats: Stats::new(),
                 strategy: RoundRobin::default(),
                 options,
@@ -172,6 +175,11 @@ impl AppState {
     /// Conversations of the `evaluation` flow this server created.
     pub(crate) fn conversations(&self) -> &Conversations {
         &self.shared.conversations
+    }
+
+    /// The Responses API's memory (shared with the stream tasks that record into it).
+    pub(crate) fn response_memory(&self) -> Arc<ResponseMemory> {
+        Arc::clone(&self.shared.response_memory)
     }
 
     /// Request statistics and the Prometheus recorder of this server.

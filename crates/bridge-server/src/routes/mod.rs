@@ -1,13 +1,18 @@
-//! HTTP routes: OpenAI endpoints, operations, internal routes for the CLIs. Handlers only
-//! parse, call the request layer (or the pool, for internal routes) and render.
+//! HTTP routes: OpenAI endpoints, the translated Anthropic Messages and Responses APIs
+//! (`messages`, `responses`, over `chat::run` and `translate`), operations, internal routes
+//! for the CLIs. Handlers only parse, call the request layer (or the pool, for internal
+//! routes) and render.
 
 pub(crate) mod chat;
 pub(crate) mod completions;
 pub(crate) mod doctor;
 pub(crate) mod images;
 pub(crate) mod internal;
+pub(crate) mod messages;
 pub(crate) mod models;
 pub(crate) mod ops;
+pub(crate) mod responses;
+mod translate;
 
 use std::convert::Infallible;
 
@@ -58,4 +63,13 @@ pub(crate) fn sse_response(body: mpsc::Receiver<bytes::Bytes>) -> HttpResponse {
         .insert_header(("Cache-Control", "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(body)
+}
+
+/// A request body as JSON (the translated APIs read it as a value).
+pub(crate) fn json_body(body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid_request(format!(
+            "We could not parse the JSON body of your request: {e}"
+        ))
+    })
 }
