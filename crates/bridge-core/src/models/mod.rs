@@ -7,9 +7,11 @@
 //!   of objects).
 //! - `registry`: [`Registry`], both files together; [`Registry::resolve`] turns a requested
 //!   name into a [`ResolvedModel`] or a [`ResolveError::ModelNotFound`].
-//! - `choice`: [`choose_session`] / [`choose_sessions`] pick the captured session(s) for a
-//!   request from the model's pool through an injectable [`PoolStrategy`], falling back to the
-//!   global ids of `config.jsonc` only when `use_default_ids_if_mapping_not_found` allows it.
+//! - `choice`: [`SessionPool`], the usable sessions of a model's pool (or the global ids of
+//!   `config.jsonc`, only when `use_default_ids_if_mapping_not_found` allows it) with a
+//!   least-busy index; a pick is a [`SessionLease`], in flight until dropped.
+//! - `table`: [`ModelTable`], every model of one configuration resolved once (model, flow,
+//!   session pool), so a request's lookup and choice do not grow with the files.
 //! - `json_file`: the JSONC reading and order-keeping writing both files share.
 //!
 //! Both files are read with the same JSONC dialect as `config.jsonc`, and can be written back
@@ -24,15 +26,15 @@ mod choice;
 mod endpoint_map;
 mod json_file;
 mod registry;
+mod table;
 #[cfg(test)]
 mod test_fixtures;
 
 pub use catalog::{ModelEntry, Models};
-pub use choice::{
-    choose_session, choose_sessions, PoolStrategy, RoundRobin, SessionError, SessionPick,
-};
+pub use choice::{SessionError, SessionLease, SessionPick, SessionPool};
 pub use endpoint_map::EndpointMap;
 pub use registry::{Registry, ResolveError, ResolvedModel};
+pub use table::{ModelRoute, ModelTable};
 
 /// Model id written for image models that have none (`"null:image"`), as the original did.
 pub(crate) const NULL_MODEL_ID: &str = "null";

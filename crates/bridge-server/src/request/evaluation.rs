@@ -8,7 +8,7 @@ use bridge_core::arena::evaluation::{
 };
 use bridge_core::arena::stream::{Participant, UpstreamError};
 use bridge_core::config::Config;
-use bridge_core::models::ResolvedModel;
+use bridge_core::models::ModelRoute;
 use bridge_core::openai::ChatCompletionRequest;
 
 use crate::conversations::Remember;
@@ -33,16 +33,11 @@ pub(super) fn prepare(
     state: &AppState,
     config: &Config,
     chat: &ChatCompletionRequest,
-    model: &ResolvedModel,
+    route: &ModelRoute,
     n: usize,
 ) -> Result<Vec<(Dispatch, Option<Followup>)>, ApiError> {
-    let entry = model.pool.iter().find(|e| e.flow.is_some());
-    let mode = entry
-        .and_then(|e| e.mode)
-        .unwrap_or(config.id_updater_last_mode);
-    let target = entry
-        .and_then(|e| e.battle_target)
-        .unwrap_or(config.id_updater_battle_target);
+    let model = &route.model;
+    let (mode, target) = route.evaluation_side();
     let side = answer_side(mode, target);
     let opts = FoldOptions::from_config(config);
     let remember = |evaluation_id| Remember {
