@@ -232,7 +232,7 @@ mod tests {
             let client = crate::client::http_client(1).unwrap();
             let response = client
                 .post(format!("{}{}", server.base_url(), crate::client::CHAT_PATH))
-                .body(crate::client::request_body(stream))
+                .body(crate::client::request_body(stream, false))
                 .send()
                 .await
                 .unwrap();

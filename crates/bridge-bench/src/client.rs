@@ -28,14 +28,63 @@ const FINISH_STOP: &str = "\"finish_reason\":\"stop\"";
 /// Most of an error body shown.
 const ERROR_BODY_CHARS: usize = 300;
 
-/// The request every worker sends.
-pub(crate) fn request_body(stream: bool) -> Bytes {
+/// The question every worker asks.
+const QUESTION: &str = "Say twenty words.";
+
+/// The request every worker sends. With `history` it carries an earlier exchange, so the
+/// `evaluation` flow looks the conversation up in its memory (and misses: the answers are
+/// stamped, so no two match).
+pub(crate) fn request_body(stream: bool, history: bool) -> Bytes {
+    let mut messages = Vec::new();
+    if history {
+        messages.push(serde_json::json!({"role": "user", "content": "Hello."}));
+        messages.push(serde_json::json!({"role": "assistant", "content": "Hello!"}));
+    }
+    messages.push(serde_json::json!({"role": "user", "content": QUESTION}));
     let body = serde_json::json!({
         "model": MODEL_NAME,
-        "messages": [{"role": "user", "content": "Say twenty words."}],
+        "messages": messages,
         "stream": stream,
     });
     Bytes::from(body.to_string())
+}
+
+/// Fills the `evaluation` flow's conversation memory: `count` answered one-message
+/// conversations, each remembered by the server, sent non-streaming by `concurrency` workers.
+/// Returns the first failure.
+pub(crate) async fn fill_conversations(
+    client: &reqwest::Client,
+    url: &str,
+    count: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let url = reqwest::Url::parse(url).with_context(|| format!("bad URL {url}"))?;
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers: Vec<_> = (0..concurrency.max(1))
+        .map(|_| {
+            let (client, url, next) = (client.clone(), url.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= count {
+                        return anyhow::Ok(());
+                    }
+                    let body = serde_json::json!({
+                        "model": MODEL_NAME,
+                        "messages": [{"role": "user", "content": format!("Conversation {i}.")}],
+                        "stream": false,
+                    });
+                    let response =
+                        send(&client, url.clone(), Bytes::from(body.to_string())).await?;
+                    response.bytes().await.context("answer body")?;
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.context("a fill worker failed")??;
+    }
+    Ok(())
 }
 
 /// An HTTP client for `connections` parallel requests on loopback.
@@ -54,6 +103,8 @@ pub(crate) struct LoadSpec {
     /// Full URL of the chat completions route.
     pub url: String,
     pub stream: bool,
+    /// Send an earlier exchange with every request (see [`request_body`]).
+    pub history: bool,
     /// Text deltas every answer must carry.
     pub lines: usize,
     pub concurrency: usize,
@@ -122,7 +173,7 @@ pub(crate) async fn drive(client: &reqwest::Client, spec: &LoadSpec, clock: Cloc
     let start = Instant::now();
     let measure_from = start + spec.warmup;
     let end = measure_from + spec.duration;
-    let body = request_body(spec.stream);
+    let body = request_body(spec.stream, spec.history);
     let mut total = LoadResult {
         window: spec.duration,
         ..LoadResult::default()
@@ -407,7 +458,7 @@ pub(crate) async fn hold_streams(
         }
     };
     let (ready_tx, mut ready_rx) = mpsc::channel::<Result<(), String>>(count.max(1));
-    let body = request_body(true);
+    let body = request_body(true, false);
     let tasks = (0..count)
         .map(|_| {
             let client = client.clone();

@@ -29,6 +29,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::bail;
+use bridge_core::config::UpstreamFlow;
 use clap::Parser;
 
 /// Benchmark of the lmarena-bridge relay (bridge-server + fake tabs + OpenAI clients) against
@@ -85,6 +86,22 @@ struct Args {
     /// Requests to one session never run at once, so fewer than C make clients wait.
     #[arg(long)]
     sessions: Option<usize>,
+    /// Extra models in models.json besides the benchmarked one (the server's per-request
+    /// work must not grow with them).
+    #[arg(long, default_value_t = 0)]
+    models: usize,
+    /// Upstream flow of the benchmarked model: `retry` (a session pool) or `evaluation`
+    /// (conversation memory; requests carry an earlier exchange, so each one is looked up).
+    #[arg(long, default_value = "retry", value_parser = parse_flow)]
+    flow: UpstreamFlow,
+    /// Conversations remembered by the server before each load run (`--flow evaluation`):
+    /// filled by that many answered requests.
+    #[arg(long, default_value_t = 0)]
+    conversations: usize,
+}
+
+fn parse_flow(value: &str) -> Result<UpstreamFlow, String> {
+    value.parse().map_err(|e| format!("{e}"))
 }
 
 fn seconds(value: f64, name: &str) -> anyhow::Result<Duration> {
@@ -116,7 +133,11 @@ async fn main() -> anyhow::Result<()> {
         server_log: args.server_log,
         baseline: !args.no_baseline,
         sessions: args.sessions,
+        models: args.models,
+        flow: args.flow,
+        conversations: args.conversations,
     };
+    plan.check()?;
     if !plan.server.is_file() {
         bail!(
             "{} not found; build it first: cargo build --release -p bridge-server -p bridge-bench",

@@ -123,6 +123,15 @@ impl Report {
             p.warmup.as_secs_f64(),
             p.runs
         );
+        let _ = writeln!(
+            out,
+            "config: flow {}, pool of {} sessions, {} extra models, {} conversations remembered before each run",
+            p.flow,
+            p.sessions
+                .map_or_else(|| "4 per client (at least 16)".to_owned(), |n| n.to_string()),
+            p.models,
+            p.conversations
+        );
         if !self.starts_ms.is_empty() {
             let _ = writeln!(
                 out,
@@ -147,6 +156,19 @@ impl Report {
                     name,
                     fmt_spread(&relay, *decimals),
                     fmt_spread(&base, *decimals)
+                );
+            }
+            let remembered: Vec<f64> = level
+                .runs
+                .iter()
+                .filter_map(|r| r.remembered.map(|n| n as f64))
+                .collect();
+            if !remembered.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  {:<20}{}",
+                    "remembered at start",
+                    fmt_spread(&remembered, 0)
                 );
             }
             let peak: Vec<f64> = level
@@ -353,6 +375,9 @@ mod tests {
             gap: Duration::ZERO,
             baseline: true,
             sessions: None,
+            models: 0,
+            flow: bridge_core::config::UpstreamFlow::Retry,
+            conversations: 0,
         }
     }
 
@@ -383,6 +408,7 @@ mod tests {
                         peak_kib: 2048,
                     },
                     baseline: Some(load(base, 0)),
+                    remembered: None,
                 }],
             }],
             memory: Vec::new(),

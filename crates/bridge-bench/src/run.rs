@@ -4,12 +4,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
+use bridge_core::config::UpstreamFlow;
 
 use crate::baseline::{Baseline, BASELINE_THREAD};
 use crate::client::{self, LoadResult, LoadSpec, CHAT_PATH};
 use crate::cpu;
-use crate::server::{Memory, ServerProcess};
+use crate::server::{Memory, ServerProcess, Shape, HISTORY_CAPACITY};
 use crate::stamp::Clock;
 use crate::tab::{self, Behavior};
 
@@ -22,6 +23,12 @@ const POOL_SESSIONS_PER_CLIENT: usize = 4;
 const START_POOL_SESSIONS: usize = 4;
 /// How long the memory run waits for all its streams to open.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(60);
+/// Clients that fill the conversation memory before a run.
+const FILL_CLIENTS: usize = 16;
+/// Path of the server's status route and the key of its conversation memory figures.
+const STATUS_PATH: &str = "/status";
+const STATUS_MEMORY: &str = "evaluation_history";
+const STATUS_CONVERSATIONS: &str = "conversations";
 
 /// What the whole bench does.
 #[derive(Debug, Clone)]
@@ -44,6 +51,33 @@ pub(crate) struct Plan {
     pub baseline: bool,
     /// Sessions in the model's pool for load runs; `None`: 4 per client, at least 16.
     pub sessions: Option<usize>,
+    /// Extra models in `models.json`.
+    pub models: usize,
+    /// The upstream flow of the benchmarked model.
+    pub flow: UpstreamFlow,
+    /// Conversations in the `evaluation` flow's memory before each load run.
+    pub conversations: usize,
+}
+
+impl Plan {
+    /// Checks what the flags cannot express.
+    pub(crate) fn check(&self) -> anyhow::Result<()> {
+        if self.conversations > 0 && self.flow != UpstreamFlow::Evaluation {
+            bail!("--conversations needs --flow evaluation (the retry flow has no memory)");
+        }
+        if self.conversations > HISTORY_CAPACITY {
+            bail!("--conversations is at most {HISTORY_CAPACITY} (the bench server's memory)");
+        }
+        Ok(())
+    }
+
+    fn shape(&self, sessions: usize) -> Shape {
+        Shape {
+            sessions,
+            extra_models: self.models,
+            flow: self.flow,
+        }
+    }
 }
 
 /// One side (relay or baseline) of a load run, summed over its slices.
@@ -84,6 +118,8 @@ pub(crate) struct RunPair {
     /// Peak RSS of the server during the run.
     pub relay_peak: Memory,
     pub baseline: Option<Side>,
+    /// Conversations in the server's memory when the measurement began (`evaluation` flow).
+    pub remembered: Option<usize>,
 }
 
 /// Every run at one concurrency.
@@ -120,7 +156,7 @@ pub(crate) async fn measure_starts(plan: &Plan) -> anyhow::Result<Vec<f64>> {
         let bin = plan.server.clone();
         let log = plan.server_log.clone();
         let (server, took) = tokio::task::spawn_blocking(move || {
-            ServerProcess::start(&bin, START_POOL_SESSIONS, &log)
+            ServerProcess::start(&bin, Shape::retry(START_POOL_SESSIONS), &log)
         })
         .await
         .context("start task failed")??;
@@ -130,13 +166,12 @@ pub(crate) async fn measure_starts(plan: &Plan) -> anyhow::Result<Vec<f64>> {
     Ok(times)
 }
 
-async fn start_server(plan: &Plan, sessions: usize) -> anyhow::Result<ServerProcess> {
+async fn start_server(plan: &Plan, shape: Shape) -> anyhow::Result<ServerProcess> {
     let bin = plan.server.clone();
     let log = plan.server_log.clone();
-    let (server, _) =
-        tokio::task::spawn_blocking(move || ServerProcess::start(&bin, sessions, &log))
-            .await
-            .context("start task failed")??;
+    let (server, _) = tokio::task::spawn_blocking(move || ServerProcess::start(&bin, shape, &log))
+        .await
+        .context("start task failed")??;
     Ok(server)
 }
 
@@ -144,6 +179,7 @@ fn spec(plan: &Plan, base_url: &str, concurrency: usize, duration: Duration) -> 
     LoadSpec {
         url: format!("{base_url}{CHAT_PATH}"),
         stream: plan.stream,
+        history: plan.flow == UpstreamFlow::Evaluation,
         lines: plan.lines,
         concurrency,
         warmup: Duration::ZERO,
@@ -198,7 +234,7 @@ pub(crate) async fn load_run(
     let sessions = plan
         .sessions
         .unwrap_or(MIN_POOL_SESSIONS.max(concurrency * POOL_SESSIONS_PER_CLIENT));
-    let server = start_server(plan, sessions).await?;
+    let server = start_server(plan, plan.shape(sessions)).await?;
     let _tabs = tab::connect(
         server.port,
         plan.tabs,
@@ -218,6 +254,22 @@ pub(crate) async fn load_run(
     let relay_http = client::http_client(concurrency)?;
     let base_http = client::http_client(concurrency)?;
     let relay_url = server.base_url();
+    let remembered = if plan.flow == UpstreamFlow::Evaluation {
+        let url = format!("{relay_url}{CHAT_PATH}");
+        client::fill_conversations(&relay_http, &url, plan.conversations, FILL_CLIENTS)
+            .await
+            .context("filling the conversation memory failed")?;
+        let remembered = remembered_conversations(&relay_http, &relay_url).await?;
+        if remembered < plan.conversations {
+            bail!(
+                "the server remembers {remembered} conversations after {} were filled",
+                plan.conversations
+            );
+        }
+        Some(remembered)
+    } else {
+        None
+    };
     let base_url = baseline.map(Baseline::base_url);
     let mut relay = Side::default();
     let mut base = baseline.map(|_| Side::default());
@@ -251,7 +303,24 @@ pub(crate) async fn load_run(
         relay,
         relay_peak,
         baseline: base,
+        remembered,
     })
+}
+
+/// Conversations in the server's memory, from `/status`.
+async fn remembered_conversations(http: &reqwest::Client, base_url: &str) -> anyhow::Result<usize> {
+    let status: serde_json::Value = http
+        .get(format!("{base_url}{STATUS_PATH}"))
+        .send()
+        .await
+        .context("GET /status failed")?
+        .json()
+        .await
+        .context("GET /status: not JSON")?;
+    status[STATUS_MEMORY][STATUS_CONVERSATIONS]
+        .as_u64()
+        .and_then(|n| usize::try_from(n).ok())
+        .with_context(|| format!("no {STATUS_MEMORY}.{STATUS_CONVERSATIONS} in /status"))
 }
 
 /// Into how many slices each side's measured time is cut: slices of at least `plan.slice`,
@@ -300,7 +369,7 @@ pub(crate) async fn load_runs(plan: &Plan, clock: Clock) -> anyhow::Result<Vec<L
 /// `plan.memory` streams held open by tabs that send one delta and then nothing.
 pub(crate) async fn memory_run(plan: &Plan, clock: Clock) -> anyhow::Result<MemoryResult> {
     let streams = plan.memory;
-    let server = start_server(plan, streams + POOL_SESSIONS_PER_CLIENT).await?;
+    let server = start_server(plan, Shape::retry(streams + POOL_SESSIONS_PER_CLIENT)).await?;
     let tabs = tab::connect(server.port, plan.tabs, Behavior::Hold, clock).await?;
     let before = server.memory()?;
     let http = client::http_client(streams)?;
@@ -342,6 +411,9 @@ mod tests {
             server_log: "info".into(),
             baseline: true,
             sessions: None,
+            models: 0,
+            flow: UpstreamFlow::Retry,
+            conversations: 0,
         }
     }
 
@@ -357,5 +429,42 @@ mod tests {
         assert_eq!(slice_count(&plan(5.0, 1.0, 50, 20)), 2);
         assert_eq!(slice_count(&plan(1.0, 1.0, 50, 20)), 1, "at least one");
         assert_eq!(slice_count(&plan(1.0, 0.0, 0, 20)), 1000);
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    #[test]
+    fn conversations_need_the_evaluation_flow_and_fit_the_memory() {
+        let mut plan = Plan {
+            server: "bridge-server".into(),
+            tabs: 1,
+            lines: 20,
+            concurrency: vec![8],
+            duration: Duration::from_secs(1),
+            warmup: Duration::ZERO,
+            slice: Duration::from_secs(1),
+            gap: Duration::ZERO,
+            stream: true,
+            runs: 1,
+            memory: 0,
+            starts: 0,
+            server_log: "info".into(),
+            baseline: false,
+            sessions: Some(1024),
+            models: 10_000,
+            flow: UpstreamFlow::Retry,
+            conversations: 0,
+        };
+        assert!(plan.check().is_ok());
+        plan.conversations = 10;
+        assert!(plan.check().is_err());
+        plan.flow = UpstreamFlow::Evaluation;
+        assert!(plan.check().is_ok());
+        plan.conversations = HISTORY_CAPACITY + 1;
+        assert!(plan.check().is_err());
+        assert_eq!(plan.shape(3).extra_models, 10_000);
     }
 }

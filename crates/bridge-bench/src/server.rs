@@ -9,11 +9,16 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use bridge_core::config::{config_file, endpoint_map_file, keys, models_file};
+use bridge_core::config::{config_file, endpoint_map_file, keys, models_file, UpstreamFlow};
 use serde_json::{json, Map, Value};
 
 /// The public model name the clients ask for.
 pub(crate) const MODEL_NAME: &str = "bench-model";
+/// Prefix of the extra models of `--models` (never asked for; they only make the file big).
+const EXTRA_MODEL_PREFIX: &str = "bench-extra-";
+/// Conversation memory of an `evaluation` bench server: the same for every `--conversations`,
+/// so runs differ only in how full it is.
+pub(crate) const HISTORY_CAPACITY: usize = 65_536;
 /// Admission limits high enough that the pool never queues or refuses a bench request.
 const UNLIMITED: u64 = 1_000_000;
 /// How long a server may take to accept its first connection before the bench gives up.
@@ -25,10 +30,32 @@ const LOG_FILE: &str = "server.log";
 /// Last bytes of the server log shown when it fails.
 const LOG_TAIL_BYTES: usize = 4000;
 
-/// The three config files of a bench server: one model with a pool of `sessions` distinct
-/// sessions (requests to one session are serialized by design, so parallel requests need
-/// many), and admission limits that never get in the way.
-pub(crate) fn write_config_dir(dir: &Path, sessions: usize) -> anyhow::Result<()> {
+/// What the config of a bench server holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shape {
+    /// Sessions in the pool of the benchmarked model (used by the `retry` flow).
+    pub sessions: usize,
+    /// Extra models in `models.json` besides the benchmarked one.
+    pub extra_models: usize,
+    pub flow: UpstreamFlow,
+}
+
+impl Shape {
+    /// A `retry` config with `sessions` sessions and no extra models.
+    pub(crate) fn retry(sessions: usize) -> Self {
+        Self {
+            sessions,
+            extra_models: 0,
+            flow: UpstreamFlow::Retry,
+        }
+    }
+}
+
+/// The three config files of a bench server: one model with a pool of `shape.sessions`
+/// distinct sessions (requests to one session are serialized by design, so parallel requests
+/// need many), `shape.extra_models` more models, the flow, and admission limits that never
+/// get in the way.
+pub(crate) fn write_config_dir(dir: &Path, shape: Shape) -> anyhow::Result<()> {
     let id = || Value::String(uuid::Uuid::new_v4().to_string());
     let mut config = Map::new();
     config.insert(keys::SESSION_ID.into(), id());
@@ -37,8 +64,20 @@ pub(crate) fn write_config_dir(dir: &Path, sessions: usize) -> anyhow::Result<()
     config.insert(keys::MAX_CONCURRENT_PER_TAB.into(), json!(UNLIMITED));
     config.insert(keys::QUEUE_LIMIT.into(), json!(UNLIMITED));
     config.insert(keys::ENABLE_AUTO_UPDATE.into(), json!(false));
-    let models = json!({ MODEL_NAME: uuid::Uuid::new_v4().to_string() });
-    let pool: Vec<Value> = (0..sessions.max(1))
+    config.insert(keys::UPSTREAM_FLOW.into(), json!(shape.flow.as_str()));
+    if shape.flow == UpstreamFlow::Evaluation {
+        config.insert(
+            keys::EVALUATION_HISTORY_SIZE.into(),
+            json!(HISTORY_CAPACITY),
+        );
+    }
+    let mut models = Map::new();
+    for i in 0..shape.extra_models {
+        models.insert(format!("{EXTRA_MODEL_PREFIX}{i}"), id());
+    }
+    models.insert(MODEL_NAME.into(), id());
+    let models = Value::Object(models);
+    let pool: Vec<Value> = (0..shape.sessions.max(1))
         .map(|_| json!({ keys::SESSION_ID: id(), keys::MESSAGE_ID: id() }))
         .collect();
     let map = json!({ MODEL_NAME: pool });
@@ -93,14 +132,14 @@ impl ServerProcess {
     /// connection. Returns the server and the time from spawn to the accepted connection.
     pub(crate) fn start(
         bin: &Path,
-        sessions: usize,
+        shape: Shape,
         log_level: &str,
     ) -> anyhow::Result<(ServerProcess, Duration)> {
         let dir = tempfile::Builder::new()
             .prefix("bridge-bench-")
             .tempdir()
             .context("cannot create a temporary config directory")?;
-        write_config_dir(dir.path(), sessions)?;
+        write_config_dir(dir.path(), shape)?;
         let port = free_port()?;
         let log = File::create(dir.path().join(LOG_FILE)).context("cannot create the log")?;
         let started = Instant::now();
@@ -213,13 +252,22 @@ mod tests {
     #[test]
     fn written_config_loads_with_a_pool_of_distinct_sessions() {
         let dir = tempfile::tempdir().unwrap();
-        write_config_dir(dir.path(), 5).unwrap();
+        let shape = Shape {
+            sessions: 5,
+            extra_models: 3,
+            flow: UpstreamFlow::Evaluation,
+        };
+        write_config_dir(dir.path(), shape).unwrap();
         let (config, warnings) =
             bridge_core::config::load_config(&config_file(dir.path())).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(config.host, "127.0.0.1");
         assert!(config.max_concurrent_per_tab >= 1000 && config.queue_limit >= 1000);
+        assert_eq!(config.upstream_flow, UpstreamFlow::Evaluation);
+        assert_eq!(config.evaluation_history_size, HISTORY_CAPACITY);
         let registry = bridge_core::models::Registry::load(dir.path()).unwrap();
+        assert_eq!(registry.models.len(), 4);
+        assert!(registry.models.contains(MODEL_NAME));
         let model = registry.resolve(MODEL_NAME).unwrap();
         let sessions: std::collections::HashSet<_> = model
             .pool

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use bridge_core::config::load_config;
-use bridge_core::models::{choose_session, ModelKind, Registry, RoundRobin, SessionError};
+use bridge_core::models::{ModelKind, ModelTable, Registry, SessionError};
 
 fn config_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config")
@@ -30,8 +30,12 @@ fn shipped_placeholders_ask_for_the_id_updater() {
     let (config, _) = load_config(&config_dir().join("config.jsonc")).unwrap();
     let registry = Registry::load(&config_dir()).unwrap();
     let name = registry.model_names().into_iter().next().unwrap();
-    let model = registry.resolve(&name).unwrap();
-    let err = choose_session(&model, &config, &RoundRobin::new()).unwrap_err();
+    let table = ModelTable::build(&registry, &config);
+    let err = table
+        .resolve(&name)
+        .unwrap()
+        .choose_sessions(1)
+        .unwrap_err();
     assert!(
         matches!(err, SessionError::GlobalIdsUnusable { .. }),
         "{err}"

@@ -1,5 +1,5 @@
-//! Shared server state: the current config and model registry (swapped whole on reload),
-//! the tab pool, and the shutdown signal.
+//! Shared server state: the current configuration snapshot (config, model files and the model
+//! table built from them, swapped whole on reload), the tab pool, and the shutdown signal.
 
 use std::net::IpAddr;
 use std::net::SocketAddr;
@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use bridge_core::config::{self, Config};
-use bridge_core::models::{config_problems, Registry, RoundRobin};
+use bridge_core::models::{config_problems, ModelTable, Registry};
 use tokio::sync::watch;
 
 use crate::conversations::Conversations;
@@ -91,16 +91,34 @@ pub fn load_dir(dir: &Path) -> Result<Loaded, String> {
     })
 }
 
+/// One configuration as loaded: read by requests through an `Arc`, replaced whole on reload,
+/// never copied. The model table (lookup, flows, session pools) is built here, once.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub(crate) config: Arc<Config>,
+    pub(crate) registry: Registry,
+    pub(crate) models: ModelTable,
+}
+
+impl Snapshot {
+    fn new(config: Config, registry: Registry) -> Self {
+        let models = ModelTable::build(&registry, &config);
+        Self {
+            config: Arc::new(config),
+            registry,
+            models,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Shared {
-    config: RwLock<Arc<Config>>,
-    registry: RwLock<Arc<Registry>>,
+    snapshot: RwLock<Arc<Snapshot>>,
     reload: Mutex<ReloadStatus>,
     pool: TabPool,
     conversations: Conversations,
     response_memory: Arc<ResponseMemory>,
     stats: Stats,
-    strategy: RoundRobin,
     options: ServerOptions,
     started: Instant,
     next_conn: AtomicU64,
@@ -135,13 +153,11 @@ impl AppState {
                     message: "loaded".to_owned(),
                     warnings: loaded.warnings,
                 }),
-                config: RwLock::new(Arc::new(loaded.config)),
-                registry: RwLock::new(Arc::new(loaded.registry)),
+                snapshot: RwLock::new(Arc::new(Snapshot::new(loaded.config, loaded.registry))),
                 pool,
                 conversations,
                 response_memory: Arc::default(),
                 stats: Stats::new(),
-                strategy: RoundRobin::default(),
                 options,
                 started: Instant::now(),
                 next_conn: AtomicU64::new(1),
@@ -153,16 +169,13 @@ impl AppState {
     }
 
     pub(crate) fn config(&self) -> Arc<Config> {
-        self.shared
-            .config
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.snapshot().config.clone()
     }
 
-    pub(crate) fn registry(&self) -> Arc<Registry> {
+    /// The current configuration: one `Arc` clone, whatever its size.
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
         self.shared
-            .registry
+            .snapshot
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -185,10 +198,6 @@ impl AppState {
     /// Request statistics and the Prometheus recorder of this server.
     pub(crate) fn stats(&self) -> &Stats {
         &self.shared.stats
-    }
-
-    pub(crate) fn strategy(&self) -> &RoundRobin {
-        &self.shared.strategy
     }
 
     pub(crate) fn options(&self) -> &ServerOptions {
@@ -259,16 +268,13 @@ impl AppState {
                 self.shared
                     .conversations
                     .set_capacity(loaded.config.evaluation_history_size);
+                // Built before taking the lock: requests keep reading the old one meanwhile.
+                let snapshot = Arc::new(Snapshot::new(loaded.config, loaded.registry));
                 *self
                     .shared
-                    .config
+                    .snapshot
                     .write()
-                    .unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded.config);
-                *self
-                    .shared
-                    .registry
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded.registry);
+                    .unwrap_or_else(|p| p.into_inner()) = snapshot;
                 *status = ReloadStatus {
                     ok: true,
                     message: "reloaded".to_owned(),
@@ -295,5 +301,50 @@ impl AppState {
     pub(crate) fn trigger_shutdown(&self) {
         self.shared.stats.note_shutdown();
         self.shared.shutdown_tx.send_replace(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_dir(dir: &Path, sessions: usize) {
+        let pool: Vec<serde_json::Value> = (0..sessions)
+            .map(|i| serde_json::json!({"session_id": format!("s{i}"), "message_id": "m"}))
+            .collect();
+        std::fs::write(dir.join("config.jsonc"), "{}").unwrap();
+        std::fs::write(dir.join("models.json"), r#"{"m": "id"}"#).unwrap();
+        std::fs::write(
+            dir.join("model_endpoint_map.json"),
+            serde_json::json!({ "m": pool }).to_string(),
+        )
+        .unwrap();
+    }
+
+    #[actix_web::test]
+    async fn requests_share_one_snapshot_until_a_reload_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        write_dir(dir.path(), 3);
+        let state = AppState::new(
+            load_dir(dir.path()).unwrap(),
+            ServerOptions::new(dir.path()),
+        );
+        let (a, b) = (state.snapshot(), state.snapshot());
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(Arc::ptr_eq(&a.config, &state.config()));
+        let pool = |s: &Snapshot| s.models.resolve("m").unwrap().sessions().unwrap().clone();
+        assert!(Arc::ptr_eq(&pool(&a), &pool(&b)));
+        let held = a.models.resolve("m").unwrap().choose_sessions(1).unwrap();
+
+        write_dir(dir.path(), 5);
+        state.reload().unwrap();
+        let c = state.snapshot();
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!(pool(&c).len(), 5);
+        assert_eq!(pool(&c).in_flight(), [0; 5]);
+        // A session taken before the reload is released into the pool it came from.
+        assert_eq!(pool(&a).in_flight(), [1, 0, 0]);
+        drop(held);
+        assert_eq!(pool(&a).in_flight(), [0, 0, 0]);
     }
 }

@@ -1,5 +1,6 @@
 //! `models.json`: public model name → LMArena model id and kind, in file order.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use jsonc_parser::ast::Value;
@@ -52,10 +53,12 @@ impl ModelEntry {
     }
 }
 
-/// The entries of `models.json`, in file order.
+/// The entries of `models.json`, in file order, with a name index so a lookup does not scan.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Models {
     entries: Vec<ModelEntry>,
+    /// Public name → position in `entries`.
+    index: HashMap<String, usize>,
 }
 
 impl Models {
@@ -88,7 +91,7 @@ impl Models {
     }
 
     pub fn get(&self, name: &str) -> Option<&ModelEntry> {
-        self.entries.iter().find(|e| e.public_name == name)
+        self.index.get(name).and_then(|&i| self.entries.get(i))
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -111,11 +114,12 @@ impl Models {
     /// Adds a model at the end, or updates it in place when the name exists (never reorders).
     /// Returns true when the model is new.
     pub fn insert(&mut self, name: &str, model_id: Option<String>, kind: ModelKind) -> bool {
-        if let Some(existing) = self.entries.iter_mut().find(|e| e.public_name == name) {
+        if let Some(existing) = self.index.get(name).and_then(|&i| self.entries.get_mut(i)) {
             existing.model_id = model_id;
             existing.kind = kind;
             false
         } else {
+            self.index.insert(name.to_owned(), self.entries.len());
             self.entries.push(ModelEntry {
                 public_name: name.to_owned(),
                 model_id,

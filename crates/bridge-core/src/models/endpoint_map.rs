@@ -1,5 +1,6 @@
 //! `model_endpoint_map.json`: public model name → session pool, in file order.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use jsonc_parser::ast::{Object, Value};
@@ -38,10 +39,13 @@ struct PoolEntry {
     as_list: bool,
 }
 
-/// The session pools of `model_endpoint_map.json`, in file order.
+/// The session pools of `model_endpoint_map.json`, in file order, with a name index so a
+/// lookup does not scan.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EndpointMap {
     entries: Vec<PoolEntry>,
+    /// Model name → position in `entries`.
+    index: HashMap<String, usize>,
 }
 
 impl EndpointMap {
@@ -129,12 +133,12 @@ impl EndpointMap {
 
     /// Adds one session to the pool of `model` (creating it at the end when new).
     pub fn append(&mut self, model: &str, entry: SessionEntry) {
-        match self.entries.iter_mut().find(|e| e.model == model) {
+        match self.entry_mut(model) {
             Some(existing) => {
                 existing.pool.push(entry);
                 existing.as_list |= existing.pool.len() > 1;
             }
-            None => self.entries.push(PoolEntry {
+            None => self.push(PoolEntry {
                 model: model.to_owned(),
                 pool: vec![entry],
                 as_list: false,
@@ -156,16 +160,25 @@ impl EndpointMap {
     }
 
     fn entry(&self, model: &str) -> Option<&PoolEntry> {
-        self.entries.iter().find(|e| e.model == model)
+        self.index.get(model).and_then(|&i| self.entries.get(i))
+    }
+
+    fn entry_mut(&mut self, model: &str) -> Option<&mut PoolEntry> {
+        self.index.get(model).and_then(|&i| self.entries.get_mut(i))
+    }
+
+    fn push(&mut self, entry: PoolEntry) {
+        self.index.insert(entry.model.clone(), self.entries.len());
+        self.entries.push(entry);
     }
 
     fn set_entry(&mut self, model: &str, pool: Vec<SessionEntry>, as_list: bool) {
-        match self.entries.iter_mut().find(|e| e.model == model) {
+        match self.entry_mut(model) {
             Some(existing) => {
                 existing.pool = pool;
                 existing.as_list = as_list;
             }
-            None => self.entries.push(PoolEntry {
+            None => self.push(PoolEntry {
                 model: model.to_owned(),
                 pool,
                 as_list,

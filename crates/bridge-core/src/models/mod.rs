@@ -7,9 +7,11 @@
 //!   of objects).
 //! - `registry`: [`Registry`], both files together; [`Registry::resolve`] turns a requested
 //!   name into a [`ResolvedModel`] or a [`ResolveError::ModelNotFound`].
-//! - `choice`: [`choose_session`] / [`choose_sessions`] pick the captured session(s) for a
-//!   request from the model's pool through an injectable [`PoolStrategy`], falling back to the
-//!   global ids of `config.jsonc` only when `use_default_ids_if_mapping_not_found` allows it.
+//! - `choice`: [`SessionPool`], the usable sessions of a model's pool (or the global ids of
+//!   `config.jsonc`, only when `use_default_ids_if_mapping_not_found` allows it) with a
+//!   least-busy index; a pick is a [`SessionLease`], in flight until dropped.
+//! - `table`: [`ModelTable`], every model of one configuration resolved once (model, flow,
+//!   session pool), so a request's lookup and choice do not grow with the files.
 //! - `problems`: [`config_problems`], configuration that loads but cannot work (placeholder
 //!   ids under the `retry` flow, ids that are not UUIDs, models without an id).
 //! - `ids`: [`check_ids`], every loaded session/message id is a UUID or "not configured".
@@ -29,17 +31,17 @@ mod ids;
 mod json_file;
 mod problems;
 mod registry;
+mod table;
 #[cfg(test)]
 mod test_fixtures;
 
 pub use catalog::{ModelEntry, Models};
-pub use choice::{
-    choose_session, choose_sessions, PoolStrategy, RoundRobin, SessionError, SessionPick,
-};
+pub use choice::{SessionError, SessionLease, SessionPick, SessionPool};
 pub use endpoint_map::EndpointMap;
 pub use ids::{check_ids, id_acceptable, BadId};
 pub use problems::{config_problems, ConfigProblem};
 pub use registry::{Registry, ResolveError, ResolvedModel};
+pub use table::{ModelRoute, ModelTable};
 
 /// Model id written for image models that have none (`"null:image"`), as the original did.
 pub(crate) const NULL_MODEL_ID: &str = "null";

@@ -3,7 +3,8 @@
 //! logs these at startup and shows them on `/status`; `bridge-server doctor` prints them with
 //! the one thing to do about each.
 
-use super::{choose_session, is_placeholder_id, map_keys, Registry, RoundRobin, SessionError};
+use super::choice::{global_pool, model_sessions};
+use super::{is_placeholder_id, map_keys, Registry, SessionError};
 use crate::config::{Config, UpstreamFlow, CONFIG_FILE_NAME, ENDPOINT_MAP_FILE_NAME};
 
 /// What the person can do about ids the `retry` flow cannot use.
@@ -81,7 +82,7 @@ impl ConfigProblem {
 /// Every problem of `config` with `registry`, most fundamental first: ids the `retry` flow
 /// cannot use, then malformed ids, then models the `evaluation` flow cannot name.
 pub fn config_problems(config: &Config, registry: &Registry) -> Vec<ConfigProblem> {
-    let strategy = RoundRobin::default();
+    let global_sessions = global_pool(config);
     let mut global: Option<(Vec<String>, String)> = None;
     let mut pools = Vec::new();
     let mut missing_ids = Vec::new();
@@ -95,7 +96,7 @@ pub fn config_problems(config: &Config, registry: &Registry) -> Vec<ConfigProble
                     missing_ids.push(ConfigProblem::MissingModelId { model: name });
                 }
             }
-            UpstreamFlow::Retry => match choose_session(&model, config, &strategy) {
+            UpstreamFlow::Retry => match model_sessions(&model, config, &global_sessions) {
                 Ok(_) => {}
                 Err(SessionError::PoolUnusable { model, reason, .. }) => {
                     pools.push(ConfigProblem::PoolUnusable { model, reason });

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bridge_core::arena::{PROBE_PATH, PROBE_RECAPTCHA_ACTION};
 use bridge_core::config::{Config, UpstreamFlow};
-use bridge_core::models::{config_problems, ConfigProblem, Registry};
+use bridge_core::models::{config_problems, ConfigProblem, ModelTable, Registry};
 use bridge_core::protocol::ServerMessage;
 use serde::{Deserialize, Serialize};
 
@@ -99,7 +99,7 @@ pub(crate) fn tab_checks(tabs: &[TabSnapshot], custom_url: Option<&str>) -> Vec<
 }
 
 /// What the flow in use needs, and whether the config gives it.
-pub(crate) fn flow_check(config: &Config, registry: &Registry) -> Check {
+pub(crate) fn flow_check(config: &Config, models: &ModelTable) -> Check {
     match config.upstream_flow {
         UpstreamFlow::Evaluation => Check::pass(
             "flow",
@@ -107,18 +107,10 @@ pub(crate) fn flow_check(config: &Config, registry: &Registry) -> Check {
              captured ids",
         ),
         UpstreamFlow::Retry => {
-            let servable = registry
-                .model_names()
-                .iter()
-                .filter_map(|name| registry.resolve(name).ok())
+            let servable = models
+                .routes()
                 .filter(|m| {
-                    m.flow(config.upstream_flow) == UpstreamFlow::Evaluation
-                        || bridge_core::models::choose_session(
-                            m,
-                            config,
-                            &bridge_core::models::RoundRobin::default(),
-                        )
-                        .is_ok()
+                    m.flow(config.upstream_flow) == UpstreamFlow::Evaluation || m.sessions().is_ok()
                 })
                 .count();
             if servable == 0 {
@@ -140,14 +132,14 @@ pub(crate) fn flow_check(config: &Config, registry: &Registry) -> Check {
 
 /// The checks the server can make without touching a tab (for `/status`).
 pub(crate) fn ready_checks(state: &AppState) -> Vec<Check> {
-    let config = state.config();
-    let registry = state.registry();
-    let mut checks = config_checks(&config, &registry);
+    let snapshot = state.snapshot();
+    let config = &snapshot.config;
+    let mut checks = config_checks(config, &snapshot.registry);
     checks.extend(tab_checks(
         &state.pool().snapshot(),
         state.custom_userscript_url().as_deref(),
     ));
-    checks.push(flow_check(&config, &registry));
+    checks.push(flow_check(config, &snapshot.models));
     checks
 }
 
@@ -199,7 +191,7 @@ pub(crate) async fn full_checks(state: &AppState) -> Vec<Check> {
         state.custom_userscript_url().as_deref(),
     );
     checks.extend(probe_checks(probe(state).await, config.upstream_flow));
-    checks.push(flow_check(&config, &state.registry()));
+    checks.push(flow_check(&config, &state.snapshot().models));
     checks
 }
 

@@ -8,7 +8,7 @@ use bridge_core::arena::evaluation::{
 };
 use bridge_core::arena::stream::{Participant, UpstreamError};
 use bridge_core::config::Config;
-use bridge_core::models::ResolvedModel;
+use bridge_core::models::ModelRoute;
 use bridge_core::openai::ChatCompletionRequest;
 
 use crate::conversations::Remember;
@@ -33,9 +33,10 @@ pub(super) fn prepare(
     state: &AppState,
     config: &Config,
     chat: &ChatCompletionRequest,
-    model: &ResolvedModel,
+    route: &ModelRoute,
     n: usize,
 ) -> Result<Vec<(Dispatch, Option<Followup>)>, ApiError> {
+    let model = &route.model;
     let target = EvaluationTarget::resolve(model, config)?;
     let side = target.side();
     let opts = FoldOptions::from_config(config);

@@ -3,6 +3,7 @@
 //! evaluation conversation.
 
 use bridge_core::arena::stream::StreamEvent;
+use bridge_core::models::SessionLease;
 use tokio::sync::mpsc;
 
 use super::evaluation;
@@ -17,11 +18,24 @@ use crate::stats::RequestTrack;
 pub(crate) struct Planned {
     dispatch: Dispatch,
     followup: Option<evaluation::Followup>,
+    /// The `retry` flow's session, in flight on its pool until the job ends.
+    session: Option<SessionLease>,
 }
 
 impl Planned {
     pub(super) fn new(dispatch: Dispatch, followup: Option<evaluation::Followup>) -> Self {
-        Self { dispatch, followup }
+        Self {
+            dispatch,
+            followup,
+            session: None,
+        }
+    }
+
+    pub(super) fn with_session(self, session: SessionLease) -> Self {
+        Self {
+            session: Some(session),
+            ..self
+        }
     }
 }
 
@@ -71,6 +85,7 @@ pub(super) async fn run(
         let Planned {
             dispatch,
             mut followup,
+            session: _session,
         } = planned;
         let mut job = match followup.as_mut() {
             Some(f) => evaluation::start(&state, &dispatch, f, &track, &reporter).await?,

@@ -13,7 +13,7 @@ use bridge_core::arena::evaluation::answer_side;
 use bridge_core::arena::retry::{build_retry_request, recaptcha_spec, RandomIds, RetryContext};
 use bridge_core::arena::stream::Participant;
 use bridge_core::config::UpstreamFlow;
-use bridge_core::models::{choose_sessions, ModelKind, SessionError};
+use bridge_core::models::{ModelKind, SessionError};
 use bridge_core::openai::ChatCompletionRequest;
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -42,47 +42,50 @@ pub(crate) fn prepare(
     chat: &ChatCompletionRequest,
     n: usize,
 ) -> Result<Prepared, ApiError> {
-    let config = state.config();
-    let registry = state.registry();
-    let model = registry.resolve(&chat.model)?;
+    let snapshot = state.snapshot();
+    let config = &snapshot.config;
+    let route = snapshot.models.resolve(&chat.model)?;
+    let model = &route.model;
     if n > 1 && model.kind != ModelKind::Image {
         return Err(ApiError::invalid_request(
             "n > 1 is only supported for image models; LMArena answers one completion per request.",
         )
         .with_param("n"));
     }
-    let jobs = if model.flow(config.upstream_flow) == UpstreamFlow::Evaluation {
-        evaluation::prepare(state, &config, chat, &model, n)?
+    let jobs = if route.flow(config.upstream_flow) == UpstreamFlow::Evaluation {
+        evaluation::prepare(state, config, chat, route, n)?
             .into_iter()
             .map(|(dispatch, followup)| Planned::new(dispatch, followup))
             .collect()
     } else {
-        let picks = choose_sessions(&model, &config, state.strategy(), n)
+        let leases = route
+            .choose_sessions(n)
             .map_err(|e| unservable(state, &e))?;
         let now = time::OffsetDateTime::now_utc();
-        let mut jobs = Vec::with_capacity(picks.len());
-        for pick in &picks {
+        let mut jobs = Vec::with_capacity(leases.len());
+        for lease in leases {
+            let pick = lease.pick();
             let ctx = RetryContext {
-                config: &config,
-                model: &model,
+                config,
+                model,
                 session: pick,
             };
             let request = build_retry_request(chat, &ctx, &mut RandomIds, now)?;
             let participant = Participant::from(answer_side(pick.mode, pick.battle_target));
             let dispatch = Dispatch {
                 request,
-                recaptcha: Some(recaptcha_spec(&config)),
-                session_key: Some(format!("{}/{}", pick.session_id, pick.message_id)),
+                recaptcha: Some(recaptcha_spec(config)),
+                session_key: Some(lease.key().to_owned()),
                 participant,
                 stop: None,
             };
-            jobs.push(Planned::new(dispatch, None));
+            jobs.push(Planned::new(dispatch, None).with_session(lease));
         }
         jobs
     };
     Ok(Prepared {
         model: chat.model.clone(),
-        kind: model.kind,
+        kind: model.kind.clone(),
         jobs,
     })
 }

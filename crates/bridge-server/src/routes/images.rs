@@ -30,14 +30,13 @@ pub(crate) async fn generations(
     let limit = state.config().max_request_bytes;
     let body = read_body(&req, payload, limit).await?;
     let image_req = parse_image_request(&body)?;
-    let registry = state.registry();
     let model = match image_req.model.clone() {
         Some(m) if !m.is_empty() => m,
-        _ => registry
+        _ => state
+            .snapshot()
             .models
-            .iter()
-            .find(|m| m.kind == ModelKind::Image)
-            .map(|m| m.public_name.clone())
+            .first_image_model()
+            .map(str::to_owned)
             .ok_or_else(|| {
                 ApiError::invalid_request(
                     "No model given and models.json has no image model (\"id:image\").",

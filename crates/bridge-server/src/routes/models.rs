@@ -12,7 +12,8 @@ pub(crate) const OWNED_BY: &str = "lmarena";
 pub(crate) async fn list_models(state: web::Data<AppState>) -> HttpResponse {
     let created = unix_now();
     let data = state
-        .registry()
+        .snapshot()
+        .registry
         .model_names()
         .into_iter()
         .map(|name| ModelObject::new(name, created, OWNED_BY))
