@@ -416,12 +416,11 @@ mod tests {
             }
         }
         assert_eq!(counts.values().sum::<usize>(), 1200);
-        // Released at once, so no session ran ahead of the others by more than the threads.
-        let (min, max) = (
-            counts.values().min().unwrap(),
-            counts.values().max().unwrap(),
-        );
-        assert!(max - min <= 4, "{counts:?}");
+        // How evenly threads spread depends on the scheduler (a thread preempted while it
+        // holds a lease keeps that session busy, so the others take its turns); the even
+        // spread itself is checked single-threaded above. Here: every session served and
+        // every lease came back.
+        assert_eq!(counts.len(), 3, "{counts:?}");
         let pool = t.resolve("pooled").unwrap().sessions().unwrap();
         assert_eq!(pool.in_flight(), [0, 0, 0]);
     }
