@@ -310,7 +310,12 @@ mod tests {
 
     fn write_dir(dir: &Path, sessions: usize) {
         let pool: Vec<serde_json::Value> = (0..sessions)
-            .map(|i| serde_json::json!({"session_id": format!("s{i}"), "message_id": "m"}))
+            .map(|i| {
+                serde_json::json!({
+                    "session_id": format!("{i:08}-0000-4000-8000-000000000000"),
+                    "message_id": "00000000-0000-4000-8000-0000000000ff",
+                })
+            })
             .collect();
         std::fs::write(dir.join("config.jsonc"), "{}").unwrap();
         std::fs::write(dir.join("models.json"), r#"{"m": "id"}"#).unwrap();

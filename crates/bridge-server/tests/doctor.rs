@@ -86,16 +86,33 @@ async fn shipped_placeholders_under_retry_and_no_server_are_each_a_cross_with_a_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ids_that_are_not_uuids_and_map_only_models_are_named() {
+async fn ids_that_are_not_uuids_stop_the_config_and_are_named() {
+    // Non-UUID ids are a load error (the server does not start on them): doctor names the
+    // file, the key and what an id must look like.
     let config = r#"{"session_id": "abc", "message_id": "22222222-2222-4222-8222-222222222222",
                      "upstream_flow": "evaluation"}"#;
-    let map = r#"{"only-in-map": {"session_id": "x1", "message_id": "x2"}}"#;
+    let dir = dir_with(config, MODELS, "{}");
+    let (code, out) = doctor(dir.path(), free_port()).await;
+    assert_eq!(code, 1, "{out}");
+    for needle in [
+        "✗ config:",
+        "config.jsonc: `session_id` must be a UUID",
+        "found `abc`",
+        "run bridge-id-updater",
+    ] {
+        assert!(out.contains(needle), "{needle} in {out}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn map_only_models_are_named() {
+    let config = r#"{"upstream_flow": "evaluation"}"#;
+    let map = r#"{"only-in-map": {"session_id": "11111111-1111-4111-8111-111111111111",
+                                  "message_id": "22222222-2222-4222-8222-222222222222"}}"#;
     let dir = dir_with(config, MODELS, map);
     let (code, out) = doctor(dir.path(), free_port()).await;
     assert_eq!(code, 1, "{out}");
     for needle in [
-        "✗ config: config.jsonc session_id is `abc`, which is not a UUID",
-        "✗ config: model_endpoint_map.json `only-in-map` session_id is `x1`",
         "✗ config: model `only-in-map` is only in model_endpoint_map.json",
         "→ add `only-in-map` to config/models.json",
     ] {
