@@ -76,8 +76,14 @@ def test_responses_create_and_continue(client):
     assert first.output_text.startswith(GREETING)
     assert "responses first ünïcödé" in first.output_text
     assert first.usage.output_tokens > 0
+    # As with OpenAI, instructions are not carried over from the previous response: the
+    # client sends them again, and the history (instructions included) is the one the first
+    # conversation was created with.
     second = client.responses.create(
-        model=TEXT_MODEL, input="responses second", previous_response_id=first.id
+        model=TEXT_MODEL,
+        instructions="be brief",
+        input="responses second",
+        previous_response_id=first.id,
     )
     assert second.previous_response_id == first.id
     assert second.status == "completed"

@@ -1,6 +1,8 @@
 """The official openai Python client against the real browser chain."""
 
 import json
+import time
+import urllib.request
 
 import openai
 import pytest
@@ -65,6 +67,22 @@ def test_rate_limit_raises_rate_limit_error(client):
         )
     assert info.value.status_code == 429
     assert info.value.response.headers["retry-after"] == "7"
+    # The 429 cooled the tab down for 7 s; the next tests want a tab that answers at once
+    # (a stream that has to wait is answered 200 first, its error then comes in the stream).
+    wait_until_no_tab_cools_down(client)
+
+
+def wait_until_no_tab_cools_down(client, timeout=15.0):
+    status_url = str(client.base_url).rstrip("/").removesuffix("/v1") + "/status"
+    deadline = time.monotonic() + timeout
+    states = []
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(status_url) as res:
+            states = [t.get("state") for t in json.load(res)["tabs"]]
+        if states and "cooling_down" not in states:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"tabs still cooling down: {states}")
 
 
 def test_unknown_model_raises_not_found(client):

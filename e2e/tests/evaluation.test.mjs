@@ -19,7 +19,8 @@ async function streamRequests(fake) {
 for (const host of ['arena.ai', 'lmarena.ai']) {
   describe(`evaluation flow on https://${host}`, () => {
     let stack;
-    before(async () => { stack = await startStack({ flow: 'evaluation', tabs: 1, hosts: [host] }); });
+    // A short v2 wait: the test for an unticked checkbox waits that long.
+    before(async () => { stack = await startStack({ flow: 'evaluation', tabs: 1, hosts: [host], extra: { recaptcha_v2_wait_seconds: 3 } }); });
     after(async () => { await stack?.stop(); });
 
     test('a new user chats without capturing ids; the follow-up continues the conversation', async () => {
@@ -70,15 +71,20 @@ for (const host of ['arena.ai', 'lmarena.ai']) {
       assert.equal((await stack.fake.stats()).recaptcha_rejections, before + 1);
     });
 
-    test('a second refusal is a 502 that says what to do', async () => {
+    test('a token refused twice asks a person; an unticked checkbox is a 503 recaptcha_needs_human', async () => {
       await stack.fake.rejectNextRecaptcha(2);
+      const page = stack.pages[0].page;
+      const asked = page.waitForSelector('[data-lmarena-bridge-overlay]', { timeout: 15000 });
       await assert.rejects(
         client(stack).chat.completions.create({
           model: MODEL_NAMES.text,
           messages: [{ role: 'user', content: 'captcha twice' }],
         }),
-        (err) => err.status === 502 && /reCAPTCHA/.test(err.message) && /Reload the LMArena tab/.test(err.message),
+        (err) => err.status === 503 && err.code === 'recaptcha_needs_human' && /tick/i.test(err.message),
       );
+      await asked;
+      // The aborted request took its checkbox away.
+      await page.waitForSelector('[data-lmarena-bridge-overlay]', { state: 'detached', timeout: 10000 });
     });
 
     test('image model uses the image modality', async () => {

@@ -161,6 +161,17 @@ fn refuse_post(config: &Config, req: &ServiceRequest, host: Option<&str>) -> Opt
     None
 }
 
+/// The answer to a request refused before its body was read. The connection closes after
+/// it: the unread body would otherwise be taken for the next request, and a keep-alive
+/// client reusing the connection would be reset.
+fn refused(req: ServiceRequest, err: ApiError) -> ServiceResponse {
+    let mut res = req.error_response(err);
+    res.response_mut()
+        .head_mut()
+        .set_connection_type(actix_web::http::ConnectionType::Close);
+    res
+}
+
 pub(crate) async fn gate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -192,7 +203,7 @@ pub(crate) async fn gate(
              (the Host header named another host).",
         )
         .with_code("invalid_host");
-        return Ok(req.error_response(err).map_into_right_body());
+        return Ok(refused(req, err).map_into_right_body());
     }
 
     // CORS preflight.
@@ -237,7 +248,7 @@ pub(crate) async fn gate(
             || api_key_matches(headers.get(API_KEY_HEADER), key);
         if !is_public(&path) && !presented {
             tracing::info!(request_id = %request_id, %method, %path, status = 401, "request refused: bad or missing API key");
-            let mut res = req.error_response(ApiError::unauthorized());
+            let mut res = refused(req, ApiError::unauthorized());
             if let Some(origin) = cors {
                 add_cors(res.headers_mut(), origin);
             }
@@ -252,7 +263,7 @@ pub(crate) async fn gate(
     if method == Method::POST && guard::is_json_post(&path) {
         if let Some(err) = refuse_post(&config, &req, host.as_deref()) {
             tracing::info!(request_id = %request_id, %method, %path, status = err.status.as_u16(), "request refused: {}", err.message);
-            let mut res = req.error_response(err);
+            let mut res = refused(req, err);
             if let Some(origin) = cors {
                 add_cors(res.headers_mut(), origin);
             }

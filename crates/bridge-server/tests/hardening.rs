@@ -306,12 +306,12 @@ async fn a_client_that_stops_reading_frees_the_slot_at_the_idle_timeout() {
              "stream_response_timeout_seconds": 1, "max_concurrent_per_tab": 1 }}"#
     );
     let server = TestServer::start(&config);
-    // A big answer that fills every buffer between the tab and the client.
+    // A big answer (16 MiB) that fills every buffer between the tab and the client.
     let line = format!(
         "a0:{}",
         serde_json::to_string(&"x".repeat(16 * 1024)).unwrap()
     );
-    let lines: Vec<&str> = std::iter::repeat_n(line.as_str(), 4096).collect();
+    let lines: Vec<&str> = std::iter::repeat_n(line.as_str(), 1024).collect();
     let big = Reply::lines(&lines);
     let calls = std::sync::atomic::AtomicUsize::new(0);
     let _tab = server

@@ -318,23 +318,30 @@ async fn run(
     log: Arc<Log>,
     mut stop: mpsc::UnboundedReceiver<()>,
 ) {
-    // Job tasks write through this channel so replies interleave like a real tab's.
+    // Job tasks write through this channel so replies interleave like a real tab's. A browser
+    // reads and writes a WebSocket independently, so the writer is a task of its own: a
+    // server that is slow to read never stops this tab from reading.
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Out>();
+    let (closed_tx, mut closed) = tokio::sync::oneshot::channel::<()>();
+    let writer = tokio::spawn(async move {
+        while let Some(out) = out_rx.recv().await {
+            let result = match out {
+                Out::Frame(f) => send(&mut sink, &f).await,
+                Out::Raw(t) => sink.send(Message::text(t)).await,
+                Out::Close => break,
+            };
+            if result.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+        let _ = closed_tx.send(());
+    });
     let mut jobs: BTreeMap<JobId, tokio::task::JoinHandle<()>> = BTreeMap::new();
     loop {
         tokio::select! {
             _ = stop.recv() => break,
-            out = out_rx.recv() => {
-                let Some(out) = out else { break };
-                let result = match out {
-                    Out::Frame(f) => send(&mut sink, &f).await,
-                    Out::Raw(t) => sink.send(Message::text(t)).await,
-                    Out::Close => break,
-                };
-                if result.is_err() {
-                    break;
-                }
-            }
+            _ = &mut closed => break,
             msg = stream.next() => {
                 let Some(Ok(msg)) = msg else { break };
                 let Message::Text(text) = msg else { continue };
@@ -384,7 +391,8 @@ async fn run(
     for (_, job) in jobs {
         job.abort();
     }
-    let _ = sink.close().await;
+    let _ = out_tx.send(Out::Close);
+    let _ = writer.await;
 }
 
 async fn answer(id: JobId, reply: Reply, tx: mpsc::UnboundedSender<Out>) {
