@@ -103,6 +103,29 @@ impl ScrapedModel {
         Value::Object(self.fields)
     }
 
+    /// The model with `key` set to `value` (replacing what the source sent under that key).
+    pub(crate) fn with_field(mut self, key: &str, value: Value) -> Self {
+        self.fields.insert(key.to_owned(), value);
+        self
+    }
+
+    /// Appends `item` to the list under `key` unless it is there already (a field that is
+    /// not a list is replaced by one).
+    pub(crate) fn push_to_list(&mut self, key: &str, item: &str) {
+        let list = self
+            .fields
+            .entry(key.to_owned())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if !list.is_array() {
+            *list = Value::Array(Vec::new());
+        }
+        if let Value::Array(items) = list {
+            if !items.iter().any(|v| v.as_str() == Some(item)) {
+                items.push(Value::String(item.to_owned()));
+            }
+        }
+    }
+
     /// An image-generation model: `outputCapabilities.image` present and not `false`/`null`.
     pub fn is_image(&self) -> bool {
         self.capability(FIELD_OUTPUT_CAPABILITIES, CAPABILITY_IMAGE)
