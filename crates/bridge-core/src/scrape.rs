@@ -182,6 +182,17 @@ impl Serialize for ScrapedModel {
     }
 }
 
+/// The models of a saved list (`available_models.json`: a JSON array of model objects);
+/// entries without `id` and `publicName` are skipped, later duplicates of a name too.
+pub fn parse_model_list(text: &str) -> Result<Vec<ScrapedModel>, serde_json::Error> {
+    let items: Vec<Value> = serde_json::from_str(text)?;
+    let mut found = Found::default();
+    for item in items {
+        found.add(item);
+    }
+    Ok(found.models)
+}
+
 /// A capability flag is on unless it is absent, `false` or `null`: image models carry an
 /// object (`{"aspectRatios":[…]}`) rather than `true`.
 fn truthy(value: &Value) -> bool {
@@ -384,6 +395,18 @@ mod tests {
         }
         html.push_str("</body></html>");
         html
+    }
+
+    #[test]
+    fn saved_lists_keep_models_and_skip_the_rest() {
+        let text = r#"[{"id":"1","publicName":"a","arenas":["text"]},{"id":"2"},7,
+                       {"id":"3","publicName":"a"},{"id":"4","publicName":"b"}]"#;
+        let models = parse_model_list(text).unwrap();
+        assert_eq!(names(&models), ["a", "b"]);
+        assert_eq!(models[0].id(), "1");
+        assert_eq!(models[0].fields()["arenas"], json!(["text"]));
+        assert!(parse_model_list("{}").is_err());
+        assert!(parse_model_list("").is_err());
     }
 
     fn names(models: &[ScrapedModel]) -> Vec<&str> {
