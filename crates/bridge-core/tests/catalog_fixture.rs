@@ -47,6 +47,25 @@ fn the_reconstructed_catalog_gives_the_expected_models() {
 }
 
 #[test]
+fn the_catalog_request_is_the_documented_fetch_frame() {
+    let request = bridge_core::arena::catalog::catalog_request();
+    let frame = bridge_core::protocol::ServerMessage::Fetch {
+        id: bridge_core::protocol::JobId(9),
+        request: bridge_core::protocol::FetchRequest {
+            path: request.path,
+            method: request.method,
+            headers: request.headers,
+            body: request.body,
+        },
+        recaptcha: None,
+    };
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/protocol/server_fetch_catalog.json");
+    let fixture = std::fs::read_to_string(path).unwrap();
+    assert_eq!(serde_json::to_string(&frame).unwrap(), fixture.trim_end());
+}
+
+#[test]
 fn every_truncation_of_the_catalog_is_an_error_or_a_list_never_a_panic() {
     let text = fixture("model_catalog_2026-10.json");
     for end in (0..text.len()).filter(|i| text.is_char_boundary(*i)) {

@@ -6,10 +6,11 @@
 use bridge_core::arena::catalog::{
     catalog_request, parse_catalog, Catalog, MAX_CATALOG_BYTES, MODEL_CATALOG_PATH,
 };
-use bridge_core::protocol::{FetchRequest, ServerMessage};
+use bridge_core::protocol::ServerMessage;
 
 use crate::error::ApiError;
 use crate::pool::{start_job_on, JobEvent};
+use crate::relay::fetch_request;
 use crate::state::AppState;
 
 /// How much of a failed answer's body an error quotes.
@@ -21,15 +22,10 @@ pub(crate) async fn fetch_catalog(state: &AppState) -> Result<(String, Catalog),
         .pool()
         .any_ready_tab()
         .ok_or_else(|| ApiError::no_tab(state.custom_userscript_url().as_deref()))?;
-    let request = catalog_request();
+    let request = fetch_request(&catalog_request());
     let (mut guard, mut rx) = start_job_on(state.pool(), &link, |id| ServerMessage::Fetch {
         id,
-        request: FetchRequest {
-            path: request.path,
-            method: request.method,
-            headers: request.headers,
-            body: request.body,
-        },
+        request,
         recaptcha: None,
     });
     let timeout = state.options().page_source_timeout;

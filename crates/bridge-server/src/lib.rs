@@ -12,12 +12,12 @@
 //! - `request`: the request layer: prepare (model, sessions, upstream requests) and start the
 //!   jobs; the `evaluation` flow (continuation, fresh fallback, recording).
 //! - [`doctor`]: readiness checks (`bridge-server doctor`, `/status` `ready`, the probe).
-//! - `catalog`: the site's model catalog, fetched through a tab for the model updater.
 //! - `ws`: the tabs' WebSocket (`/ws`).
 //! - `guard`: pure checks of the gate and `/ws`: Host, JSON POSTs and their Origin, reload
 //!   safety, tab admission.
 //! - `error`: the OpenAI-shaped error the client sees (`From<JobError>` is the one
 //!   conversion of job failures).
+//! - `catalog`: the site's model catalog, fetched through a tab for the model updater.
 //! - `relay`: running one upstream request on a tab (lease, retries, timeouts, parsing) and
 //!   the typed `JobError`.
 //! - `watch`: config directory watcher; [`autoupdate`]: the background update check.
