@@ -103,6 +103,29 @@ impl ScrapedModel {
         Value::Object(self.fields)
     }
 
+    /// The model with `key` set to `value` (replacing what the source sent under that key).
+    pub(crate) fn with_field(mut self, key: &str, value: Value) -> Self {
+        self.fields.insert(key.to_owned(), value);
+        self
+    }
+
+    /// Appends `item` to the list under `key` unless it is there already (a field that is
+    /// not a list is replaced by one).
+    pub(crate) fn push_to_list(&mut self, key: &str, item: &str) {
+        let list = self
+            .fields
+            .entry(key.to_owned())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if !list.is_array() {
+            *list = Value::Array(Vec::new());
+        }
+        if let Value::Array(items) = list {
+            if !items.iter().any(|v| v.as_str() == Some(item)) {
+                items.push(Value::String(item.to_owned()));
+            }
+        }
+    }
+
     /// An image-generation model: `outputCapabilities.image` present and not `false`/`null`.
     pub fn is_image(&self) -> bool {
         self.capability(FIELD_OUTPUT_CAPABILITIES, CAPABILITY_IMAGE)
@@ -157,6 +180,17 @@ impl Serialize for ScrapedModel {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.fields.serialize(serializer)
     }
+}
+
+/// The models of a saved list (`available_models.json`: a JSON array of model objects);
+/// entries without `id` and `publicName` are skipped, later duplicates of a name too.
+pub fn parse_model_list(text: &str) -> Result<Vec<ScrapedModel>, serde_json::Error> {
+    let items: Vec<Value> = serde_json::from_str(text)?;
+    let mut found = Found::default();
+    for item in items {
+        found.add(item);
+    }
+    Ok(found.models)
 }
 
 /// A capability flag is on unless it is absent, `false` or `null`: image models carry an
@@ -361,6 +395,18 @@ mod tests {
         }
         html.push_str("</body></html>");
         html
+    }
+
+    #[test]
+    fn saved_lists_keep_models_and_skip_the_rest() {
+        let text = r#"[{"id":"1","publicName":"a","arenas":["text"]},{"id":"2"},7,
+                       {"id":"3","publicName":"a"},{"id":"4","publicName":"b"}]"#;
+        let models = parse_model_list(text).unwrap();
+        assert_eq!(names(&models), ["a", "b"]);
+        assert_eq!(models[0].id(), "1");
+        assert_eq!(models[0].fields()["arenas"], json!(["text"]));
+        assert!(parse_model_list("{}").is_err());
+        assert!(parse_model_list("").is_err());
     }
 
     fn names(models: &[ScrapedModel]) -> Vec<&str> {

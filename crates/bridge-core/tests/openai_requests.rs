@@ -482,6 +482,19 @@ fn completion_models_and_images_serialize_like_openai() {
         serde_json::to_value(&list).unwrap(),
         json!({"object":"list","data":[{"id":"gemini-2.5-pro","object":"model","created":7,"owned_by":"lmarena"}]})
     );
+    let typed = [
+        (bridge_core::models::ModelKind::Text, "chat"),
+        (
+            bridge_core::models::ModelKind::Other("video".into()),
+            "chat",
+        ),
+        (bridge_core::models::ModelKind::Search, "search"),
+        (bridge_core::models::ModelKind::Image, "image"),
+    ];
+    for (kind, name) in typed {
+        let entry = ModelObject::new("m", 7, "lmarena").with_kind(&kind);
+        assert_eq!(serde_json::to_value(&entry).unwrap()["type"], name);
+    }
 
     let images = ImagesResponse {
         created: 9,

@@ -1,5 +1,6 @@
-//! One run of `bridge-model-updater`: get the page, scrape it, write `available_models.json`,
-//! choose models, add them to `models.json`.
+//! One run of `bridge-model-updater`: get the model list (the site's catalog, else the page),
+//! write `available_models.json`, report ids that changed on the site (and fix them with
+//! `--fix-ids`), choose models, add them to `models.json`.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -8,6 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use bridge_cli::{say, OrExit};
+use bridge_core::arena::catalog::parse_catalog;
 use bridge_core::config::{self, edit::set_string_values, load_config, ConfigError};
 use bridge_core::fsutil::write_atomic;
 use bridge_core::models::Models;
@@ -16,11 +18,11 @@ use inquire::{InquireError, MultiSelect};
 
 use crate::cli::Args;
 use crate::exit::{Exit, Failure, Own};
-use crate::source;
-use crate::update::{self, Choice};
+use crate::source::{self, CatalogMiss};
+use crate::update::{self, Choice, Drift};
 
-/// The scraped list, written next to `models.json`.
-pub const AVAILABLE_MODELS_FILE_NAME: &str = "available_models.json";
+/// The list, written next to `models.json`.
+pub const AVAILABLE_MODELS_FILE_NAME: &str = config::AVAILABLE_MODELS_FILE_NAME;
 /// Lines shown at once by the checklist.
 const CHECKLIST_PAGE_SIZE: usize = 15;
 
@@ -40,12 +42,8 @@ struct ModelsFile {
 /// One run. `interactive` allows the checklist; the report goes to `out`.
 pub fn run(args: &Args, interactive: bool, out: &mut dyn Write) -> Result<(), Failure> {
     let dir = args.config_dir.as_path();
-    let html = match &args.html {
-        Some(path) => source::read_html(path, args.html_from_stdin())?,
-        None => source::fetch_from_server(&args.server, api_key(dir)?.as_deref())?,
-    };
-    let scraped = scrape::extract_models(&html).or_exit(Exit::Own(Own::NoModelList))?;
-    let models_file = read_models(dir)?;
+    let scraped = model_list(args, dir, out)?;
+    let mut models_file = read_models(dir)?;
     let available_path = dir.join(AVAILABLE_MODELS_FILE_NAME);
     let previous = read_previous(&available_path)?;
     // Checked before anything is written: a typo must not leave half a run behind.
@@ -71,6 +69,13 @@ pub fn run(args: &Args, interactive: bool, out: &mut dyn Write) -> Result<(), Fa
     }
     say!(out, "{}", update::summarize(&scraped, previous.as_ref()));
 
+    let drifts = update::drifted_ids(&scraped, &models_file.models);
+    report_drifts(out, &drifts, args.fix_ids);
+    let fixed = args.fix_ids && !drifts.is_empty();
+    if fixed {
+        models_file = with_fixed_ids(models_file, &drifts);
+    }
+
     let models = &models_file.models;
     let missing = update::not_in_models(&scraped, |name| models.contains(name));
     let chosen = if let Some(named) = named {
@@ -95,7 +100,14 @@ pub fn run(args: &Args, interactive: bool, out: &mut dyn Write) -> Result<(), Fa
         Vec::new()
     };
     if chosen.is_empty() {
-        say!(out, "models.json unchanged.");
+        if !fixed {
+            say!(out, "models.json unchanged.");
+        } else if args.dry_run {
+            say!(out, "Dry run: nothing written.");
+        } else if let Some(text) = &models_file.text {
+            write_file(&models_file.path, text)?;
+            say!(out, "Wrote {}.", models_file.path.display());
+        }
         return Ok(());
     }
 
@@ -122,6 +134,103 @@ pub fn run(args: &Args, interactive: bool, out: &mut dyn Write) -> Result<(), Fa
         say!(out, "Wrote {}.", models_file.path.display());
     }
     Ok(())
+}
+
+/// The model list: `--html` or `--catalog` from a file, else from the server: the site's
+/// catalog first, the page HTML when the catalog cannot be had (or with `--page`).
+fn model_list(args: &Args, dir: &Path, out: &mut dyn Write) -> Result<Vec<ScrapedModel>, Failure> {
+    if let Some(path) = &args.html {
+        let html = source::read_html(path, args.html_from_stdin())?;
+        return scrape::extract_models(&html).or_exit(Exit::Own(Own::NoModelList));
+    }
+    if let Some(path) = &args.catalog {
+        let text = source::read_html(path, args.catalog_from_stdin())?;
+        let catalog = parse_catalog(&text).or_exit(Exit::Own(Own::NoModelList))?;
+        say!(
+            out,
+            "Model catalog from {}: {} arenas, {} entries.",
+            path.display(),
+            catalog.arenas.len(),
+            catalog.entries
+        );
+        return Ok(catalog.models);
+    }
+    let key = api_key(dir)?;
+    if !args.page {
+        let reason = match source::fetch_catalog_from_server(&args.server, key.as_deref()) {
+            Ok(text) => match parse_catalog(&text) {
+                Ok(catalog) => {
+                    say!(
+                        out,
+                        "Model catalog from the LMArena tab: {} arenas, {} entries.",
+                        catalog.arenas.len(),
+                        catalog.entries
+                    );
+                    return Ok(catalog.models);
+                }
+                Err(e) => e.to_string(),
+            },
+            Err(CatalogMiss::Fallback(reason)) => reason,
+            Err(CatalogMiss::Fatal(failure)) => return Err(failure),
+        };
+        say!(
+            out,
+            "The model catalog could not be had ({reason}); using the page HTML instead."
+        );
+    }
+    let html = source::fetch_from_server(&args.server, key.as_deref())?;
+    scrape::extract_models(&html).or_exit(Exit::Own(Own::NoModelList))
+}
+
+/// Say which ids changed on the site, and what `--fix-ids` does about them.
+fn report_drifts(out: &mut dyn Write, drifts: &[Drift], fixing: bool) {
+    if drifts.is_empty() {
+        return;
+    }
+    say!(
+        out,
+        "Model ids that changed on the site ({}; same name, new id):",
+        drifts.len()
+    );
+    for d in drifts {
+        say!(out, "  ~ {}: {} -> {}", json_string(&d.name), d.old, d.new);
+    }
+    if !fixing {
+        say!(out, "Run with --fix-ids to rewrite them in models.json.");
+    }
+}
+
+/// `models.json` with the drifted ids replaced in place (order, comments and suffixes kept;
+/// a file the CST edit cannot handle is rendered from the entries).
+fn with_fixed_ids(file: ModelsFile, drifts: &[Drift]) -> ModelsFile {
+    let mut merged = file.models.clone();
+    for d in drifts {
+        if let Some(entry) = file.models.get(&d.name) {
+            merged.insert(&d.name, Some(d.new.clone()), entry.kind.clone());
+        }
+    }
+    let edits: Vec<(&str, &str)> = drifts
+        .iter()
+        .map(|d| (d.name.as_str(), d.value.as_str()))
+        .collect();
+    let text = file
+        .text
+        .as_deref()
+        .and_then(|text| set_string_values(text, &edits).ok())
+        // Only trusted when it reads back as exactly the merged entries.
+        .filter(|edited| Models::parse(edited, &file.path).is_ok_and(|m| m == merged))
+        .unwrap_or_else(|| {
+            tracing::warn!(
+                "could not edit {} in place; rewriting it",
+                file.path.display()
+            );
+            merged.to_json_pretty()
+        });
+    ModelsFile {
+        path: file.path,
+        text: Some(text),
+        models: merged,
+    }
 }
 
 /// The api key bridge-server expects, from `config.jsonc`; none when the file is missing.
@@ -209,7 +318,7 @@ fn report_present(out: &mut dyn Write, named: &[&ScrapedModel], models: &Models)
         } else {
             say!(
                 out,
-                "{} is already in models.json as {}; the page says {}; left as it is.",
+                "{} is already in models.json as {}; the site says {}; left as it is.",
                 m.public_name(),
                 json_string(&current),
                 json_string(&page)

@@ -14,7 +14,7 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    success
   1    other error
-  2    no model list in the HTML (LMArena may have changed its page)
+  2    no model list in the HTML or the catalog (LMArena may have changed its format)
   3    bridge-server is not running (start it: cargo run --release -p bridge-server)
   4    no LMArena tab is connected to bridge-server (HTTP 503)
   5    the tab did not send the page in time (HTTP 504, or no answer within 40 s)
@@ -26,16 +26,20 @@ Exit codes:
   130  interrupted at the prompt (Ctrl-C)
 
 Examples:
-  bridge-model-updater                        page from the running server, then pick models
+  bridge-model-updater                        catalog through the running server, then pick
   bridge-model-updater --all-new --yes        add every model not yet in models.json
+  bridge-model-updater --fix-ids --yes        rewrite the ids that changed on the site
+  bridge-model-updater --catalog model-catalog.json --dry-run
   bridge-model-updater --html page.html --add gemini-2.5-pro --dry-run";
 
-/// Scrape the LMArena model list into available_models.json and add models to models.json.
+/// Get the LMArena model list into available_models.json and add models to models.json.
 ///
-/// The page comes from the running bridge-server (its connected LMArena tab sends the HTML)
-/// or, with --html, from a saved page. available_models.json is always rewritten; models.json
-/// only gains entries (chosen with --add, --all-new or, on a terminal, a checklist); existing
-/// entries are never changed, removed or reordered.
+/// The list comes from the site's model catalog, fetched by the connected LMArena tab through
+/// the running bridge-server; when that fails, from the page HTML the tab sends. --catalog and
+/// --html read a saved catalog or page instead (no server needed). available_models.json is
+/// always rewritten; models.json gains entries (chosen with --add, --all-new or, on a
+/// terminal, a checklist); ids that changed on the site are reported and, with --fix-ids,
+/// rewritten in place. Entries are never removed or reordered.
 #[derive(Parser, Debug, Clone)]
 #[command(version, about, long_about, after_help = EXIT_CODES_HELP)]
 pub struct Args {
@@ -48,8 +52,22 @@ pub struct Args {
     pub server: String,
 
     /// Read the page HTML from FILE instead of the server (`-` for standard input).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["catalog", "page"])]
     pub html: Option<PathBuf>,
+
+    /// Read a saved model catalog (the JSON of /nextjs-api/model-catalog) from FILE instead
+    /// of the server (`-` for standard input).
+    #[arg(long, value_name = "FILE", conflicts_with = "page")]
+    pub catalog: Option<PathBuf>,
+
+    /// Ask the server for the page HTML only, not the catalog first.
+    #[arg(long)]
+    pub page: bool,
+
+    /// Rewrite the ids of models.json entries whose id changed on the site (same name, new
+    /// id), keeping the file's order, comments and type suffixes.
+    #[arg(long)]
+    pub fix_ids: bool,
 
     /// Add these models (by public name) to models.json.
     #[arg(long, value_name = "NAME", num_args = 1.., conflicts_with = "all_new")]
@@ -81,10 +99,17 @@ impl bridge_cli::CliArgs for Args {
 impl Args {
     /// `--html -`.
     pub fn html_from_stdin(&self) -> bool {
-        self.html
-            .as_deref()
-            .is_some_and(|p| p.as_os_str() == STDIN_MARKER)
+        is_stdin(self.html.as_deref())
     }
+
+    /// `--catalog -`.
+    pub fn catalog_from_stdin(&self) -> bool {
+        is_stdin(self.catalog.as_deref())
+    }
+}
+
+fn is_stdin(path: Option<&std::path::Path>) -> bool {
+    path.is_some_and(|p| p.as_os_str() == STDIN_MARKER)
 }
 
 #[cfg(test)]
@@ -117,6 +142,15 @@ mod tests {
         assert_eq!(args.server, "http://127.0.0.1:9");
         assert!(Args::try_parse_from(["x", "--server", "127.0.0.1:9"]).is_err());
         assert!(Args::try_parse_from(["x", "--server", "ftp://h"]).is_err());
+    }
+
+    #[test]
+    fn sources_exclude_each_other() {
+        assert!(Args::try_parse_from(["x", "--html", "a", "--catalog", "b"]).is_err());
+        assert!(Args::try_parse_from(["x", "--html", "a", "--page"]).is_err());
+        assert!(Args::try_parse_from(["x", "--catalog", "a", "--page"]).is_err());
+        let args = Args::try_parse_from(["x", "--catalog", "-", "--fix-ids"]).unwrap();
+        assert!(args.catalog_from_stdin() && !args.html_from_stdin() && args.fix_ids);
     }
 
     #[test]

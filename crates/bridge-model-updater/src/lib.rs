@@ -1,14 +1,15 @@
-//! bridge-model-updater: fetches the LMArena page HTML (through the running bridge-server,
-//! whose connected tab sends it, or from a file), scrapes its model list with
-//! [`bridge_core::scrape`], writes `available_models.json` and can add chosen models to
-//! `models.json`. What it shares with bridge-id-updater (entry point, shared exit codes, the call
+//! bridge-model-updater: gets the LMArena model list (the site's model catalog through the
+//! running bridge-server, whose connected tab fetches it, parsed by
+//! [`bridge_core::arena::catalog`]; else the page HTML, scraped by [`bridge_core::scrape`]; or
+//! either from a file), writes `available_models.json`, reports `models.json` ids that changed
+//! on the site (rewriting them with `--fix-ids`) and can add chosen models to `models.json`. What it shares with bridge-id-updater (entry point, shared exit codes, the call
 //! to the server) is in [`bridge_cli`].
 //!
 //! Modules:
 //! - [`cli`]: the command line and its documented exit codes.
 //! - [`exit`]: this CLI's own exit codes, and its failure type.
-//! - [`source`]: where the page HTML comes from.
-//! - [`update`]: the summary of a scraped list and the `models.json` additions, as pure
+//! - [`source`]: where the catalog or the page HTML comes from.
+//! - [`update`]: the summary of a list, drifted ids and the `models.json` additions, as pure
 //!   functions.
 //! - [`app`]: one run, from arguments to written files.
 

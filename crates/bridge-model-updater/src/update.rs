@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use bridge_core::models::ModelKind;
+use bridge_core::models::{ModelKind, Models};
 use bridge_core::scrape::ScrapedModel;
 
 /// How many names a summary line lists before it says "and N more".
@@ -206,6 +206,49 @@ pub fn not_in_models(
         .collect()
 }
 
+/// A `models.json` entry whose model the site now lists under another id (same name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drift {
+    pub name: String,
+    /// The id in `models.json`.
+    pub old: String,
+    /// The id on the site.
+    pub new: String,
+    /// The `models.json` value with the new id (its type suffix kept).
+    pub value: String,
+}
+
+/// The entries of `models` whose id differs from the site's id for the same name, in file
+/// order. Entries without an id (`null:image`) have nothing to drift.
+pub fn drifted_ids(listed: &[ScrapedModel], models: &Models) -> Vec<Drift> {
+    models
+        .iter()
+        .filter_map(|entry| {
+            let old = entry.model_id.as_deref()?;
+            let site = listed
+                .iter()
+                .find(|m| m.public_name() == entry.public_name)?;
+            (site.id() != old).then(|| {
+                let mut fixed = Models::default();
+                fixed.insert(
+                    &entry.public_name,
+                    Some(site.id().to_owned()),
+                    entry.kind.clone(),
+                );
+                Drift {
+                    name: entry.public_name.clone(),
+                    old: old.to_owned(),
+                    new: site.id().to_owned(),
+                    value: fixed
+                        .get(&entry.public_name)
+                        .map(|e| e.to_value())
+                        .unwrap_or_default(),
+                }
+            })
+        })
+        .collect()
+}
+
 /// One checklist line: name, `models.json` value and whether it takes images.
 pub struct Choice<'a>(pub &'a ScrapedModel);
 
@@ -324,6 +367,36 @@ mod tests {
         let missing = not_in_models(&models, |n| n == "gpt-4.1" || n == "sonar");
         let names: Vec<&str> = missing.iter().map(|m| m.public_name()).collect();
         assert_eq!(names, ["gemini-2.5-pro", "imagen-4"]);
+    }
+
+    #[test]
+    fn drifted_ids_keep_the_suffix_and_skip_entries_without_id() {
+        let listed = sample();
+        let models = Models::parse(
+            r#"{"gemini-2.5-pro": "old-2", "imagen-4": "old-3:image", "gpt-4.1": "1",
+                "sonar": "null:search", "gone": "9"}"#,
+            std::path::Path::new("models.json"),
+        )
+        .unwrap();
+        let drift = drifted_ids(&listed, &models);
+        let found: Vec<(&str, &str, &str, &str)> = drift
+            .iter()
+            .map(|d| {
+                (
+                    d.name.as_str(),
+                    d.old.as_str(),
+                    d.new.as_str(),
+                    d.value.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("gemini-2.5-pro", "old-2", "2", "2"),
+                ("imagen-4", "old-3", "3", "3:image")
+            ]
+        );
     }
 
     #[test]

@@ -122,7 +122,7 @@ fn add_appends_named_models_and_keeps_existing_entries() {
     );
     assert!(
         stdout.contains(
-            "gemini-2.5-pro is already in models.json as \"0000-stale-id\"; the page says \
+            "gemini-2.5-pro is already in models.json as \"0000-stale-id\"; the site says \
              \"0198a1b2-0000-7000-8000-000000000001\"; left as it is."
         ),
         "{stdout}"

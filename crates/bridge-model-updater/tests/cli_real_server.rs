@@ -1,5 +1,6 @@
 //! The server-mediated path end to end: bridge-model-updater → the real bridge-server →
-//! a fake userscript tab (real WebSocket) answering `send_page_source` with a fixture page.
+//! a fake userscript tab (real WebSocket) answering the catalog GET with the catalog fixture,
+//! or failing it so that `send_page_source` with a fixture page is the fallback.
 
 mod common;
 
@@ -29,10 +30,19 @@ fn server(api_key: &str) -> (tempfile::TempDir, RunningServer) {
     (dir, server)
 }
 
-fn tab(rt: &tokio::runtime::Runtime, server: &RunningServer, html: String) -> FakeTab {
+/// A tab whose page is `html` and whose catalog GET answers `catalog` (404 when `None`).
+fn tab(
+    rt: &tokio::runtime::Runtime,
+    server: &RunningServer,
+    html: String,
+    catalog: Option<String>,
+) -> FakeTab {
     let mut opts = FakeTabOptions::new(server.port);
     opts.page_html = html;
-    let handler: Handler = Arc::new(|_| Reply::Hang);
+    let handler: Handler = Arc::new(move |req| match (&catalog, req.path.as_str()) {
+        (Some(body), "/nextjs-api/model-catalog") => Reply::chunks(vec![body.clone()]),
+        _ => Reply::fail(404, "application/json", r#"{"error":"Not Found"}"#),
+    });
     rt.block_on(async {
         let tab = FakeTab::connect(opts, handler).await.unwrap();
         assert!(server.wait_for_tabs_above(0).await);
@@ -45,7 +55,7 @@ fn page_from_a_connected_tab_through_the_real_server() {
     let rt = runtime();
     let (_server_dir, server) = server("");
     let html = std::fs::read_to_string(page("arena_basic")).unwrap();
-    let _tab = tab(&rt, &server, html);
+    let _tab = tab(&rt, &server, html, None);
     let dir = config_dir();
     let output = updater(dir.path())
         .args(["--server", &server.url(""), "--all-new", "--yes"])
@@ -55,6 +65,11 @@ fn page_from_a_connected_tab_through_the_real_server() {
         output.status.success(),
         "stderr: {}",
         String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("HTTP 404") && stdout.contains("using the page HTML instead"),
+        "{stdout}"
     );
     let available: serde_json::Value =
         serde_json::from_str(&read(dir.path(), "available_models.json")).unwrap();
@@ -78,6 +93,68 @@ fn page_from_a_connected_tab_through_the_real_server() {
         assert_eq!(model["id"], value.split(':').next().unwrap());
         assert!(models.contains(name), "{name} missing from models.json");
     }
+}
+
+#[test]
+fn catalog_from_a_connected_tab_first_with_drift_and_all_models() {
+    let rt = runtime();
+    let (_server_dir, server) = server("");
+    let catalog =
+        std::fs::read_to_string(fixtures().join("../catalog/model_catalog_2026-10.json")).unwrap();
+    // A page without any model list: the catalog must be what fills the files.
+    let html = std::fs::read_to_string(page("arena_no_model_list")).unwrap();
+    let _tab = tab(&rt, &server, html, Some(catalog));
+    let dir = config_dir();
+    std::fs::write(
+        dir.path().join("models.json"),
+        "{\n  \"gemini-2.5-pro\": \"0000-stale-id\"\n}\n",
+    )
+    .unwrap();
+    let output = updater(dir.path())
+        .args(["--server", &server.url(""), "--fix-ids", "--yes"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout.contains("Model catalog from the LMArena tab: 6 arenas"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "~ \"gemini-2.5-pro\": 0000-stale-id -> 0199b1a2-6f1b-7c3e-9a41-2f5d8e7c1a01"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(
+        read(dir.path(), "models.json"),
+        "{\n  \"gemini-2.5-pro\": \"0199b1a2-6f1b-7c3e-9a41-2f5d8e7c1a01\"\n}\n"
+    );
+    let available: Vec<serde_json::Value> =
+        serde_json::from_str(&read(dir.path(), "available_models.json")).unwrap();
+    assert_eq!(available.len(), 11);
+    assert_eq!(
+        available[0]["arenas"],
+        serde_json::json!(["text", "vision", "webdev"])
+    );
+    // The server kept the catalog: its catalog-only models are listed with ?all=true.
+    let all: serde_json::Value = rt
+        .block_on(async {
+            reqwest::get(server.url("/v1/models?all=true"))
+                .await
+                .unwrap()
+                .json()
+                .await
+        })
+        .unwrap();
+    let ids: Vec<&str> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 11);
+    assert!(ids.contains(&"gpt-5-high"));
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! `bridge-model-updater` getting the page from bridge-server: a one-request stub stands in
+//! `bridge-model-updater --page` getting the page from bridge-server: a one-request stub stands in
 //! for the server (the real server is tested against it elsewhere).
 
 mod common;
@@ -22,7 +22,7 @@ fn page_from_server_with_bearer_key() {
     let html = std::fs::read_to_string(page("arena_basic")).unwrap();
     let stub = Stub::start(200, "text/html; charset=utf-8", &html);
     let output = updater(dir.path())
-        .args(["--server", &stub.url, "--all-new"])
+        .args(["--page", "--server", &stub.url, "--all-new"])
         .output()
         .unwrap();
     let request = stub.request();
@@ -44,7 +44,7 @@ fn no_api_key_sends_no_authorization() {
     let html = std::fs::read_to_string(page("arena_key_orders")).unwrap();
     let stub = Stub::start(200, "text/html", &html);
     let output = updater(dir.path())
-        .args(["--server", &format!("{}/", stub.url)])
+        .args(["--page", "--server", &format!("{}/", stub.url)])
         .output()
         .unwrap();
     let request = stub.request();
@@ -60,7 +60,7 @@ fn missing_config_jsonc_sends_no_authorization() {
     let html = std::fs::read_to_string(page("arena_basic")).unwrap();
     let stub = Stub::start(200, "text/html", &html);
     let output = updater(dir.path())
-        .args(["--server", &stub.url])
+        .args(["--page", "--server", &stub.url])
         .output()
         .unwrap();
     let request = stub.request();
@@ -73,7 +73,7 @@ fn failing_status(status: u16, body: &str, code: i32) -> String {
     with_api_key(dir.path(), "sk-wrong");
     let stub = Stub::start(status, "application/json", body);
     let error = assert_fails_unchanged(
-        updater(dir.path()).args(["--server", &stub.url]),
+        updater(dir.path()).args(["--page", "--server", &stub.url]),
         dir.path(),
         code,
     );
@@ -118,7 +118,7 @@ fn server_page_without_list_exits_2() {
     let html = std::fs::read_to_string(page("arena_no_model_list")).unwrap();
     let stub = Stub::start(200, "text/html", &html);
     let output = updater(dir.path())
-        .args(["--server", &stub.url])
+        .args(["--page", "--server", &stub.url])
         .output()
         .unwrap();
     stub.request();
@@ -136,7 +136,7 @@ fn broken_config_jsonc_exits_8() {
     let dir = config_dir();
     std::fs::write(dir.path().join("config.jsonc"), "{ \"api_key\": }").unwrap();
     let output = updater(dir.path())
-        .args(["--server", &closed_url()])
+        .args(["--page", "--server", &closed_url()])
         .output()
         .unwrap();
     let error = assert_failure(&output, 8);

@@ -17,11 +17,13 @@
 //!   safety, tab admission.
 //! - `error`: the OpenAI-shaped error the client sees (`From<JobError>` is the one
 //!   conversion of job failures).
+//! - `catalog`: the site's model catalog, fetched through a tab for the model updater.
 //! - `relay`: running one upstream request on a tab (lease, retries, timeouts, parsing) and
 //!   the typed `JobError`.
 //! - `watch`: config directory watcher; [`autoupdate`]: the background update check.
 //! - [`state`]: config and model registry (reloaded on change), options, shutdown signal.
 //! - `conversations`: the `evaluation` flow's conversation memory.
+//! - `known_models`: the site's model list as last seen (catalog or `available_models.json`).
 //! - `response_memory`: the Responses API's `previous_response_id` memory.
 //! - `stats`: request statistics and Prometheus metrics for `/status` and `/metrics`.
 //! - `output`: OpenAI chunks and SSE framing.
@@ -36,6 +38,7 @@
 
 mod answer;
 pub mod autoupdate;
+mod catalog;
 mod clock;
 mod conversations;
 pub mod doctor;
@@ -43,6 +46,7 @@ mod emulate;
 mod error;
 mod guard;
 mod guide;
+mod known_models;
 mod output;
 mod pipeline;
 pub mod pool;
@@ -106,6 +110,10 @@ fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/internal/request_model_update",
             web::post().to(routes::internal::request_model_update),
+        )
+        .route(
+            "/internal/request_model_catalog",
+            web::post().to(routes::catalog::request_model_catalog),
         )
         .route("/internal/doctor", web::post().to(routes::doctor::doctor));
 }

@@ -429,7 +429,8 @@ impl Drop for RelayJob {
     }
 }
 
-fn fetch_request(request: &UpstreamRequest) -> FetchRequest {
+/// The `fetch` frame's request for an upstream request.
+pub(crate) fn fetch_request(request: &UpstreamRequest) -> FetchRequest {
     FetchRequest {
         path: request.path.clone(),
         method: request.method.clone(),

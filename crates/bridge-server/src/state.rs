@@ -13,6 +13,7 @@ use bridge_core::models::{config_problems, ModelTable, Registry};
 use tokio::sync::watch;
 
 use crate::conversations::Conversations;
+use crate::known_models::KnownModels;
 use crate::pool::TabPool;
 use crate::response_memory::ResponseMemory;
 use crate::stats::Stats;
@@ -117,6 +118,8 @@ struct Shared {
     reload: Mutex<ReloadStatus>,
     pool: TabPool,
     conversations: Conversations,
+    /// The site's model list as last seen.
+    known_models: KnownModels,
     response_memory: Arc<ResponseMemory>,
     stats: Stats,
     options: ServerOptions,
@@ -156,6 +159,9 @@ impl AppState {
                 snapshot: RwLock::new(Arc::new(Snapshot::new(loaded.config, loaded.registry))),
                 pool,
                 conversations,
+                known_models: KnownModels::load(&config::available_models_file(
+                    &options.config_dir,
+                )),
                 response_memory: Arc::default(),
                 stats: Stats::new(),
                 options,
@@ -188,6 +194,11 @@ impl AppState {
     /// Conversations of the `evaluation` flow this server created.
     pub(crate) fn conversations(&self) -> &Conversations {
         &self.shared.conversations
+    }
+
+    /// The site's model list as last seen (catalog, else `available_models.json`).
+    pub(crate) fn known_models(&self) -> &KnownModels {
+        &self.shared.known_models
     }
 
     /// The Responses API's memory (shared with the stream tasks that record into it).

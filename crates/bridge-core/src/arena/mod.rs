@@ -1,6 +1,7 @@
 //! Everything that knows LMArena's wire details: upstream request builders and the stream
 //! parser. When LMArena changes, this module and its fixtures change; nothing else does.
 
+pub mod catalog;
 pub mod evaluation;
 pub mod recaptcha;
 pub mod retry;

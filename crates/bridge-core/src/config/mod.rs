@@ -39,6 +39,14 @@ pub const MODELS_FILE_NAME: &str = "models.json";
 /// Per-model session pools.
 pub const ENDPOINT_MAP_FILE_NAME: &str = "model_endpoint_map.json";
 
+/// The model list bridge-model-updater writes (one entry per `publicName`, the site's fields).
+pub const AVAILABLE_MODELS_FILE_NAME: &str = "available_models.json";
+
+/// `DIR/available_models.json`.
+pub fn available_models_file(dir: &Path) -> PathBuf {
+    dir.join(AVAILABLE_MODELS_FILE_NAME)
+}
+
 /// `DIR/config.jsonc`.
 pub fn config_file(dir: &Path) -> PathBuf {
     dir.join(CONFIG_FILE_NAME)

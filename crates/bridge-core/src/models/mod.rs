@@ -99,6 +99,25 @@ impl ModelKind {
     }
 }
 
+/// `type` of a `GET /v1/models` entry for a text model (and any other suffix: those are
+/// served through the chat modality).
+pub const API_TYPE_CHAT: &str = "chat";
+/// `type` of a search model's entry.
+pub const API_TYPE_SEARCH: &str = "search";
+/// `type` of an image model's entry.
+pub const API_TYPE_IMAGE: &str = "image";
+
+impl ModelKind {
+    /// The `type` field of this model's `GET /v1/models` entry.
+    pub fn api_type(&self) -> &'static str {
+        match self {
+            ModelKind::Image => API_TYPE_IMAGE,
+            ModelKind::Search => API_TYPE_SEARCH,
+            ModelKind::Text | ModelKind::Other(_) => API_TYPE_CHAT,
+        }
+    }
+}
+
 /// One session of a pool in `model_endpoint_map.json` (or the global ids).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SessionEntry {

@@ -46,6 +46,19 @@ impl ModelRoute {
         }
     }
 
+    /// A model neither file lists but whose id is known (from the site's model catalog): the
+    /// config's flow and side, the global ids for the `retry` flow. Built per request; only
+    /// such requests pay for it.
+    pub fn unlisted(public_name: &str, model_id: &str, kind: ModelKind, config: &Config) -> Self {
+        let model = ResolvedModel {
+            public_name: public_name.to_owned(),
+            model_id: Some(model_id.to_owned()),
+            kind,
+            pool: Vec::new(),
+        };
+        Self::new(model, config, &global_pool(config))
+    }
+
     /// The upstream flow for this model: its pool's, else `default` (the config's).
     pub fn flow(&self, default: UpstreamFlow) -> UpstreamFlow {
         self.flow.unwrap_or(default)
@@ -125,5 +138,33 @@ impl ModelTable {
 
     pub fn is_empty(&self) -> bool {
         self.routes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unlisted_model_takes_the_config_flow_side_and_global_ids() {
+        let config = Config {
+            session_id: Some("00000000-0000-4000-8000-000000000001".into()),
+            message_id: Some("00000000-0000-4000-8000-000000000002".into()),
+            ..Config::default()
+        };
+        let route = ModelRoute::unlisted("new-model", "id-1", ModelKind::Search, &config);
+        assert_eq!(route.model.model_id.as_deref(), Some("id-1"));
+        assert_eq!(route.model.kind, ModelKind::Search);
+        assert!(route.model.pool.is_empty());
+        assert_eq!(
+            route.flow(UpstreamFlow::Evaluation),
+            UpstreamFlow::Evaluation
+        );
+        assert_eq!(route.flow(UpstreamFlow::Retry), UpstreamFlow::Retry);
+        assert_eq!(
+            route.evaluation_side(),
+            (config.id_updater_last_mode, config.id_updater_battle_target)
+        );
+        assert_eq!(route.sessions().unwrap().len(), 1);
     }
 }

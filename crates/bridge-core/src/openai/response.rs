@@ -10,6 +10,7 @@ use super::{
     ASSISTANT_ROLE, CHAT_COMPLETION_CHUNK_OBJECT, CHAT_COMPLETION_OBJECT, INVALID_REQUEST_ERROR,
     LIST_OBJECT, MODEL_OBJECT, TEXT_COMPLETION_OBJECT,
 };
+use crate::models::ModelKind;
 use crate::tools::spec::FUNCTION_TYPE;
 use crate::tools::ToolCall;
 
@@ -314,6 +315,9 @@ pub struct ModelObject {
     /// Unix seconds.
     pub created: i64,
     pub owned_by: String,
+    /// An extra field clients ignore: `chat`, `search` or `image` ([`ModelKind::api_type`]).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Cow<'static, str>>,
 }
 
 impl ModelObject {
@@ -323,7 +327,14 @@ impl ModelObject {
             object: Cow::Borrowed(MODEL_OBJECT),
             created,
             owned_by: owned_by.into(),
+            kind: None,
         }
+    }
+
+    /// The entry with its `type` field for a model of `kind`.
+    pub fn with_kind(mut self, kind: &ModelKind) -> Self {
+        self.kind = Some(Cow::Borrowed(kind.api_type()));
+        self
     }
 }
 

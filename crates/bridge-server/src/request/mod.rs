@@ -13,7 +13,7 @@ use bridge_core::arena::evaluation::answer_side;
 use bridge_core::arena::retry::{build_retry_request, recaptcha_spec, RandomIds, RetryContext};
 use bridge_core::arena::stream::Participant;
 use bridge_core::config::UpstreamFlow;
-use bridge_core::models::{ModelKind, SessionError};
+use bridge_core::models::{ModelKind, ModelRoute, SessionError};
 use bridge_core::openai::ChatCompletionRequest;
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -44,7 +44,17 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, ApiError> {
     let snapshot = state.snapshot();
     let config = &snapshot.config;
-    let route = snapshot.models.resolve(&chat.model)?;
+    let unlisted;
+    let route = match snapshot.models.resolve(&chat.model) {
+        Ok(route) => route,
+        Err(not_found) => {
+            // Not in the config files, but on the site's list: served by its catalog id.
+            let known = state.known_models().current();
+            let m = known.get(&chat.model).ok_or(not_found)?;
+            unlisted = ModelRoute::unlisted(&m.name, &m.id, m.kind.clone(), config);
+            &unlisted
+        }
+    };
     let model = &route.model;
     if n > 1 && model.kind != ModelKind::Image {
         return Err(ApiError::invalid_request(

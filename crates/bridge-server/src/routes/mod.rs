@@ -1,8 +1,9 @@
 //! HTTP routes: OpenAI endpoints, the translated Anthropic Messages and Responses APIs
 //! (`messages`, `responses`, over `chat::run` and `translate`), operations, internal routes
-//! for the CLIs. Handlers only parse, call the request layer (or the pool, for internal
+//! for the CLIs (`internal`, and `catalog` for the model updater). Handlers only parse, call the request layer (or the pool, for internal
 //! routes) and render.
 
+pub(crate) mod catalog;
 pub(crate) mod chat;
 pub(crate) mod completions;
 pub(crate) mod doctor;

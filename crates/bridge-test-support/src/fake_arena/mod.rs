@@ -22,12 +22,14 @@
 //! `PUT /nextjs-api/stream/retry-evaluation-session-message/{session}/messages/{message}` (also
 //! under `/api/stream/`); `POST /nextjs-api/stream/create-evaluation`;
 //! `POST /nextjs-api/stream/post-to-evaluation/{id}`;
-//! `POST /nextjs-api/stream/stop/{id}/messages/{message}`; `GET /recaptcha/enterprise.js`;
+//! `POST /nextjs-api/stream/stop/{id}/messages/{message}`; `GET /nextjs-api/model-catalog`
+//! (the catalog fixture, module `catalog`); `GET /recaptcha/enterprise.js`;
 //! `POST /recaptcha/enterprise/mint`; control: `GET /__fake/requests`, `GET /__fake/stats`,
 //! `GET /__fake/wait?counter=NAME&min=N&timeout_ms=T`, `POST /__fake/reset`,
 //! `POST /__fake/recaptcha/reject-next` `{"count":N}`, `POST /__fake/battle-turn-after`
 //! `{"turns":N|null}`, `POST /__fake/redirect-lmarena` `{"on":bool}`, `GET /__fake/cert`.
 
+mod catalog;
 mod page;
 mod scenario;
 mod server;
@@ -45,6 +47,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+pub use catalog::{MODEL_CATALOG_JSON, MODEL_CATALOG_PATH};
 pub use page::{
     FakeModel, ModelKind, AUTH_COOKIE_NAME, FAKE_IMAGE_PATH, FAKE_MODELS, FAKE_PAGE_MESSAGE_ID,
     FAKE_PAGE_SESSION_ID, FAKE_SITE_KEY, FAKE_V2_SITE_KEY, PAGE_TITLE, RECAPTCHA_MINT_PATH,

@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use super::catalog;
 use super::page::{
     self, ModelKind, AUTH_COOKIE_NAME, FAKE_IMAGE_PATH, FAKE_SITE_KEY, FAKE_V2_SITE_KEY,
     RECAPTCHA_MINT_PATH, RECAPTCHA_SCRIPT_PATH,
@@ -303,6 +304,9 @@ fn route(
     }
     if *method == Method::GET && path == FAKE_IMAGE_PATH {
         return fixed(full(200, "image/png", page::PNG_1X1));
+    }
+    if *method == Method::GET && path == catalog::MODEL_CATALOG_PATH {
+        return fixed(full(200, "application/json", catalog::MODEL_CATALOG_JSON));
     }
     let api = path.starts_with("/nextjs-api/") || path.starts_with("/api/");
     if *method == Method::GET && !api {
