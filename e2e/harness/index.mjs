@@ -108,6 +108,10 @@ export async function startFakeArena({ delayMs = 5, slowIntervalMs = 200, extraA
     /** Follow-ups of a direct-battle conversation with `turns` turns get the battle-turn 400. */
     async battleTurnAfter(turns) { await control('POST', 'battle-turn-after', { turns }); },
     async redirectLmarena(on) { await control('POST', 'redirect-lmarena', { on }); },
+    /** A new deployment of the site: new server-action ids, the old ones answer 404. */
+    async deploy() { return (await control('POST', 'deploy')).json.deployment; },
+    /** The person's history: `{ evaluations: [ids], deleted: [ids] }`. */
+    async history() { return (await control('GET', 'history')).json; },
     /** Wait until a counter of /__fake/stats reaches `min`; returns the stats or throws. */
     async waitFor(counter, min, timeoutMs = DEFAULT_TIMEOUT_MS) {
       const r = await control('GET', `wait?counter=${counter}&min=${min}&timeout_ms=${timeoutMs}`);

@@ -12,11 +12,13 @@
 //! - `request`: the request layer: prepare (model, sessions, upstream requests) and start the
 //!   jobs; the `evaluation` flow (continuation, fresh fallback, recording).
 //! - [`doctor`]: readiness checks (`bridge-server doctor`, `/status` `ready`, the probe).
+//! - `actions`: the site's server actions through a tab (conversation clean-up).
 //! - `ws`: the tabs' WebSocket (`/ws`).
 //! - `guard`: pure checks of the gate and `/ws`: Host, JSON POSTs and their Origin, reload
 //!   safety, tab admission.
 //! - `error`: the OpenAI-shaped error the client sees (`From<JobError>` is the one
 //!   conversion of job failures).
+//! - `media`: a chat request's images checked (type, size) and http(s) ones downloaded.
 //! - `relay`: running one upstream request on a tab (lease, retries, timeouts, parsing) and
 //!   the typed `JobError`.
 //! - `watch`: config directory watcher; [`autoupdate`]: the background update check.
@@ -30,19 +32,24 @@
 //! - [`pool`]: the tab pool, leases, queue, job routing.
 //! - `guide`: advice for a person (how a tab connects, why a chat cannot be served).
 //! - `clock`: wall-clock time.
+//! - `download`: the rules for every download the server makes (https only, public
+//!   addresses, no redirects, size cap).
 //!
 //! [`run`] serves on a given listener until a shutdown future resolves, so tests start the
 //! real server on port 0.
 
+mod actions;
 mod answer;
 pub mod autoupdate;
 mod clock;
 mod conversations;
 pub mod doctor;
+mod download;
 mod emulate;
 mod error;
 mod guard;
 mod guide;
+mod media;
 mod output;
 mod pipeline;
 pub mod pool;
@@ -61,6 +68,7 @@ use std::net::TcpListener;
 
 use actix_web::{middleware, web, App, HttpServer};
 
+pub use download::DownloadOptions;
 pub use guard::{check_reload, tab_admitted};
 pub use state::{load_dir, AppState, Loaded, ServerOptions};
 

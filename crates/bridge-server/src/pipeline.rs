@@ -12,6 +12,7 @@ use crate::answer::{self, Observer};
 use crate::clock::unix_now;
 use crate::emulate::Emulation;
 use crate::error::ApiError;
+use crate::media;
 use crate::output::{ChunkWriter, Shape};
 use crate::pool::ConnId;
 use crate::request;
@@ -39,7 +40,9 @@ pub(crate) async fn run_chat(
     request_id: &str,
     shape: Shape,
 ) -> Result<ChatRun, ApiError> {
-    let upstream = Arc::new(chat.for_upstream());
+    let mut upstream = chat.for_upstream();
+    media::inline_images(&mut upstream, &state.options().downloads).await?;
+    let upstream = Arc::new(upstream);
     let n = chat.n.unwrap_or(1).max(1) as usize;
     let prepared = request::prepare(state, &upstream, n)?;
     let choices = prepared.jobs.len();

@@ -31,6 +31,8 @@ pub struct ServerOptions {
     pub page_source_timeout: Duration,
     /// Watch the config directory for changes.
     pub watch_config: bool,
+    /// The download rules' test settings (a trusted test certificate, loopback hosts).
+    pub downloads: crate::download::DownloadOptions,
 }
 
 impl ServerOptions {
@@ -42,6 +44,7 @@ impl ServerOptions {
             shutdown_grace: Duration::from_secs(5),
             page_source_timeout: Duration::from_secs(30),
             watch_config: true,
+            downloads: crate::download::DownloadOptions::default(),
         }
     }
 }

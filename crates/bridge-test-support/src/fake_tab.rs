@@ -103,6 +103,9 @@ pub struct FakeTabOptions {
     pub late_injection: bool,
     /// How `probe` frames are answered (`None`: stay silent, for timeout tests).
     pub probe: Option<ProbeReply>,
+    /// The HTTP status `action` frames are answered with (`None`: the action id was not found
+    /// in the page, nothing sent).
+    pub action_status: Option<u16>,
 }
 
 /// The fake tab's answer to a `probe`.
@@ -141,6 +144,7 @@ impl FakeTabOptions {
             api_key: None,
             late_injection: false,
             probe: Some(ProbeReply::healthy()),
+            action_status: Some(200),
         }
     }
 }
@@ -364,6 +368,14 @@ async fn run(
                         if let Some((s, m)) = opts.capture.clone() {
                             tokio::spawn(post_capture(url, s, m));
                         }
+                    }
+                    ServerMessage::Action { id, .. } => {
+                        let _ = out_tx.send(Out::Frame(TabMessage::ActionResult {
+                            id,
+                            status: opts.action_status,
+                            body: opts.action_status.map(|_| "0:{}\n1:{\"success\":true}\n".to_owned()),
+                            message: opts.action_status.is_none().then(|| "no id for this action in the page".to_owned()),
+                        }));
                     }
                     ServerMessage::Probe { id, recaptcha_action, .. } => {
                         if let Some(p) = &opts.probe {

@@ -57,6 +57,8 @@ pub struct FakeStats {
     pub battle_turn_refusals: u64,
     /// Creates refused because they asked for `mode:"direct"`.
     pub direct_mode_refusals: u64,
+    /// Conversations removed with the `deleteEvaluationSession` server action.
+    pub deleted_evaluations: u64,
 }
 
 impl FakeStats {
@@ -74,6 +76,7 @@ impl FakeStats {
             "stop_calls" => self.stop_calls,
             "battle_turn_refusals" => self.battle_turn_refusals,
             "direct_mode_refusals" => self.direct_mode_refusals,
+            "deleted_evaluations" => self.deleted_evaluations,
             _ => return None,
         })
     }
@@ -143,6 +146,10 @@ pub(crate) struct State {
     pub battle_turn_after: Option<u32>,
     /// Page requests on `lmarena.ai` answer 301 to the same path on `arena.ai`.
     pub redirect_lmarena: bool,
+    /// The site's deployment: server-action ids belong to one (`actions`).
+    pub deployment: u32,
+    /// Evaluations deleted by the server action, in order.
+    pub deleted: Vec<String>,
 }
 
 impl State {
