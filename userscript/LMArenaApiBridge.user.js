@@ -339,6 +339,9 @@
       case 'action':
         runAction(frame);
         break;
+      case 'upload':
+        runUpload(frame);
+        break;
       default:
         log.warn('ignored frame type ' + JSON.stringify(frame.type).slice(0, 40));
     }
@@ -852,12 +855,57 @@
         }
         result.status = response.status;
         result.body = (await response.text()).slice(0, ACTION_ANSWER_LIMIT);
+        if (frame.name === 'generateUploadUrl' && response.ok) rememberUploadUrl(result.body);
         break;
       }
     } catch (e) {
       result.message = 'network error: ' + (e && e.message ? e.message : String(e));
     }
     log.info('action ' + frame.name + ': ' + (result.status === null ? result.message : 'HTTP ' + result.status));
+    send(result);
+  }
+
+  // Upload URLs that a generateUploadUrl answer named in this tab: the only URLs an `upload`
+  // frame may PUT to, each once.
+  const uploadUrls = new Set();
+
+  function rememberUploadUrl(answer) {
+    for (const line of answer.split('\n')) {
+      if (!line.startsWith('1:')) continue;
+      try {
+        const url = JSON.parse(line.slice(2))?.data?.uploadUrl;
+        if (typeof url === 'string' && url.startsWith('https://')) uploadUrls.add(url);
+      } catch (_) { /* not the result line */ }
+    }
+  }
+
+  /** PUTs the frame's bytes to an upload URL this tab was given; answers `action_result`. */
+  async function runUpload(frame) {
+    if (!validJobId(frame.id)) return;
+    const result = { type: 'action_result', id: frame.id, status: null, body: null, message: null };
+    if (typeof frame.url !== 'string' || !uploadUrls.has(frame.url)) {
+      result.message = 'refused: not an upload URL the site gave this tab';
+      send(result);
+      return;
+    }
+    uploadUrls.delete(frame.url);
+    try {
+      const binary = atob(typeof frame.data === 'string' ? frame.data : '');
+      const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+      const contentType = typeof frame.content_type === 'string' ? frame.content_type : 'application/octet-stream';
+      const response = await pageFetch.call(window, frame.url, {
+        method: 'PUT',
+        headers: { 'content-type': contentType },
+        body: bytes,
+        credentials: 'omit',
+        cache: 'no-store',
+      });
+      result.status = response.status;
+      result.body = (await response.text()).slice(0, ERROR_BODY_LIMIT);
+    } catch (e) {
+      result.message = 'network error: ' + (e && e.message ? e.message : String(e));
+    }
+    log.info('upload: ' + (result.status === null ? result.message : 'HTTP ' + result.status));
     send(result);
   }
 

@@ -295,6 +295,15 @@ pub enum ServerMessage {
     },
     /// Liveness probe; the tab answers `pong`.
     Ping,
+    /// PUT `data` (base64) with `content_type` to `url`, which must be an upload URL that a
+    /// `generateUploadUrl` action answered on this tab (the tab refuses any other); the tab
+    /// answers `action_result` with the PUT's status.
+    Upload {
+        id: JobId,
+        url: String,
+        content_type: String,
+        data: String,
+    },
     /// Call one of the site's server actions by name (the tab finds its id in the page's
     /// JavaScript and POSTs `args` as the body; `bridge_core::arena::upload`); the tab answers
     /// `action_result`.

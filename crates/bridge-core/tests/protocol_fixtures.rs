@@ -69,10 +69,11 @@ fn server_kind(m: &ServerMessage) -> &'static str {
         ServerMessage::Ping => "ping",
         ServerMessage::Probe { .. } => "probe",
         ServerMessage::Action { .. } => "action",
+        ServerMessage::Upload { .. } => "upload",
     }
 }
 const SERVER_KINDS: &[&str] = &[
-    "welcome", "fetch", "abort", "command", "ping", "probe", "action",
+    "welcome", "fetch", "abort", "command", "ping", "probe", "action", "upload",
 ];
 
 /// Parses `text`, serialises the result and checks it equals the fixture as JSON.

@@ -1,7 +1,8 @@
 //! The site's server actions, called through a tab (UPSTREAM.md §7): the server names the
 //! action and its arguments (`bridge_core::arena::upload`), the tab finds the action's id in
 //! the page and POSTs. Used for `evaluation_cleanup`: deleting the bridge's conversations from
-//! the person's history in the background, never in the way of an answer.
+//! the person's history in the background, never in the way of an answer, and for image
+//! uploads (`uploads`).
 
 use bridge_core::arena::upload::{
     delete_evaluation_session_args, ACTION_DELETE_EVALUATION_SESSION,
@@ -9,7 +10,9 @@ use bridge_core::arena::upload::{
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use crate::pool::{start_job_on, ActionOutcome, JobEvent};
+use bridge_core::protocol::{JobId, ServerMessage};
+
+use crate::pool::{start_job_on, ActionOutcome, JobEvent, TabLink};
 use crate::state::AppState;
 
 /// Why an action did not answer with a 2xx status.
@@ -35,13 +38,50 @@ pub(crate) async fn call(
     args: serde_json::Value,
 ) -> Result<String, ActionError> {
     let link = state.pool().any_ready_tab().ok_or(ActionError::NoTab)?;
-    let (mut guard, mut rx) = start_job_on(state.pool(), &link, |id| {
-        bridge_core::protocol::ServerMessage::Action {
-            id,
-            name: name.to_owned(),
-            args,
-        }
-    });
+    call_on(state, &link, name, args).await
+}
+
+/// Calls server action `name` on the tab of `link`.
+pub(crate) async fn call_on(
+    state: &AppState,
+    link: &TabLink,
+    name: &str,
+    args: serde_json::Value,
+) -> Result<String, ActionError> {
+    step(state, link, |id| ServerMessage::Action {
+        id,
+        name: name.to_owned(),
+        args,
+    })
+    .await
+}
+
+/// PUTs `bytes` to an upload URL a `generateUploadUrl` call answered on the tab of `link`.
+pub(crate) async fn put_on(
+    state: &AppState,
+    link: &TabLink,
+    url: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> Result<String, ActionError> {
+    use base64::Engine as _;
+    let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+    step(state, link, |id| ServerMessage::Upload {
+        id,
+        url: url.to_owned(),
+        content_type: content_type.to_owned(),
+        data,
+    })
+    .await
+}
+
+/// Sends one step to a tab and waits for its `action_result`.
+async fn step(
+    state: &AppState,
+    link: &TabLink,
+    make: impl FnOnce(JobId) -> ServerMessage,
+) -> Result<String, ActionError> {
+    let (mut guard, mut rx) = start_job_on(state.pool(), link, make);
     let limit = state.options().page_source_timeout;
     let wait = async {
         while let Some(ev) = rx.recv().await {

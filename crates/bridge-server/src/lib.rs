@@ -12,7 +12,9 @@
 //! - `request`: the request layer: prepare (model, sessions, upstream requests) and start the
 //!   jobs; the `evaluation` flow (continuation, fresh fallback, recording).
 //! - [`doctor`]: readiness checks (`bridge-server doctor`, `/status` `ready`, the probe).
-//! - `actions`: the site's server actions through a tab (conversation clean-up).
+//! - `uploads`: a request's images uploaded the site's way through a tab (content-hash
+//!   cache, inline fallback).
+//! - `actions`: the site's server actions through a tab (uploads, conversation clean-up).
 //! - `ws`: the tabs' WebSocket (`/ws`).
 //! - `guard`: pure checks of the gate and `/ws`: Host, JSON POSTs and their Origin, reload
 //!   safety, tab admission.
@@ -24,6 +26,7 @@
 //! - `watch`: config directory watcher; [`autoupdate`]: the background update check.
 //! - [`state`]: config and model registry (reloaded on change), options, shutdown signal.
 //! - `conversations`: the `evaluation` flow's conversation memory.
+//! - `upload_cache`: content hash → signed URL of the images uploaded in this run.
 //! - `response_memory`: the Responses API's `previous_response_id` memory.
 //! - `stats`: request statistics and Prometheus metrics for `/status` and `/metrics`.
 //! - `output`: OpenAI chunks and SSE framing.
@@ -60,6 +63,8 @@ mod routes;
 mod security;
 pub mod state;
 mod stats;
+mod upload_cache;
+mod uploads;
 mod watch;
 mod ws;
 

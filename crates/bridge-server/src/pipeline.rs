@@ -17,6 +17,7 @@ use crate::output::{ChunkWriter, Shape};
 use crate::pool::ConnId;
 use crate::request;
 use crate::state::AppState;
+use crate::uploads;
 
 /// What a run produced.
 pub(crate) enum ChatOutput {
@@ -42,6 +43,7 @@ pub(crate) async fn run_chat(
 ) -> Result<ChatRun, ApiError> {
     let mut upstream = chat.for_upstream();
     media::inline_images(&mut upstream, &state.options().downloads).await?;
+    uploads::upload_images(state, &mut upstream).await;
     let upstream = Arc::new(upstream);
     let n = chat.n.unwrap_or(1).max(1) as usize;
     let prepared = request::prepare(state, &upstream, n)?;

@@ -121,6 +121,7 @@ struct Shared {
     pool: TabPool,
     conversations: Conversations,
     response_memory: Arc<ResponseMemory>,
+    uploads: crate::upload_cache::UploadCache,
     stats: Stats,
     options: ServerOptions,
     started: Instant,
@@ -160,6 +161,7 @@ impl AppState {
                 pool,
                 conversations,
                 response_memory: Arc::default(),
+                uploads: crate::upload_cache::UploadCache::default(),
                 stats: Stats::new(),
                 options,
                 started: Instant::now(),
@@ -201,6 +203,10 @@ impl AppState {
     /// Request statistics and the Prometheus recorder of this server.
     pub(crate) fn stats(&self) -> &Stats {
         &self.shared.stats
+    }
+
+    pub(crate) fn uploads(&self) -> &crate::upload_cache::UploadCache {
+        &self.shared.uploads
     }
 
     pub(crate) fn options(&self) -> &ServerOptions {

@@ -112,16 +112,6 @@ async fn b64_json_stops_reading_at_the_cap() {
     refused(b64(&server).await, "larger than").await;
 }
 
-fn image_chat(url: &str) -> Value {
-    json!({
-        "model": "text-model",
-        "messages": [{"role": "user", "content": [
-            {"type": "text", "text": "what is this?"},
-            {"type": "image_url", "image_url": {"url": url}}
-        ]}]
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_images_by_url_are_downloaded_and_sent_inline() {
     let host = HttpsHost::start(vec![
@@ -145,11 +135,15 @@ async fn chat_images_by_url_are_downloaded_and_sent_inline() {
     let server = TestServer::start_with(&base_config(""), MODELS, "{}", trusting(&host));
     let bodies = Arc::new(Mutex::new(Vec::new()));
     let seen = bodies.clone();
+    // A tab whose page names no upload action: the images go inline (the fallback).
     let _tab = server
-        .tab(move |req| {
-            seen.lock().unwrap().push(req.body.clone());
-            Reply::lines(&[r#"a0:"a picture""#, r#"ad:{"finishReason":"stop"}"#])
-        })
+        .tab_with(
+            |o| o.action_status = None,
+            move |req| {
+                seen.lock().unwrap().push(req.body.clone());
+                Reply::lines(&[r#"a0:"a picture""#, r#"ad:{"finishReason":"stop"}"#])
+            },
+        )
         .await;
     let res = post(
         &server,

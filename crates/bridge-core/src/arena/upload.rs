@@ -33,6 +33,20 @@ pub const SERVER_REFERENCE_CALL: &str = "createServerReference";
 /// Prefix of the answer line that carries an action's result.
 pub const ACTION_RESULT_PREFIX: &str = "1:";
 
+/// How long a signed URL is reused for the same image bytes (the site's expiry is not
+/// known; reusing within this time uploads identical images once).
+pub const SIGNED_URL_REUSE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// The file name an image is uploaded under: `image.<subtype>` (`image.png`).
+pub fn upload_file_name(content_type: &str) -> String {
+    let sub = content_type
+        .split_once('/')
+        .map(|(_, s)| s.split(['+', ';']).next().unwrap_or(s))
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .unwrap_or("bin");
+    format!("image.{}", sub.to_ascii_lowercase())
+}
+
 /// Why an image cannot be sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImageError {
@@ -201,6 +215,13 @@ mod tests {
             check_image(Some("image/"), 1),
             Err(ImageError::NotImage(_))
         ));
+    }
+
+    #[test]
+    fn upload_file_names_follow_the_type() {
+        assert_eq!(upload_file_name("image/png"), "image.png");
+        assert_eq!(upload_file_name("image/svg+xml"), "image.svg");
+        assert_eq!(upload_file_name("image/x-icon"), "image.bin");
     }
 
     #[test]

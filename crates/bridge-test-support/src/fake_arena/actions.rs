@@ -3,11 +3,13 @@
 //! a "deployment" and change when a test rotates it (`POST /__fake/deploy`), after which the
 //! old ids answer 404. `POST /` with a `next-action` header calls one; the fake knows
 //! `deleteEvaluationSession`, which removes a conversation from the history that
-//! `GET /__fake/history` shows.
+//! `GET /__fake/history` shows, and the upload steps: `generateUploadUrl` names a presigned
+//! URL on a second HTTPS origin ([`UPLOAD_HOST`], the same listener), a PUT there stores the
+//! bytes (with CORS for the site's pages), and `getSignedUrl` names the stored object.
 
 use bridge_core::arena::upload::{
-    ACTIONS as ACTION_NAMES, ACTION_DELETE_EVALUATION_SESSION, ACTION_ID_HEADER, ACTION_PATH,
-    SERVER_REFERENCE_CALL,
+    ACTIONS as ACTION_NAMES, ACTION_DELETE_EVALUATION_SESSION, ACTION_GENERATE_UPLOAD_URL,
+    ACTION_GET_SIGNED_URL, ACTION_ID_HEADER, ACTION_PATH, SERVER_REFERENCE_CALL,
 };
 use serde_json::{json, Value};
 
@@ -17,6 +19,12 @@ pub const ACTION_CHUNK_PREFIX: &str = "/_next/static/chunks/actions-";
 pub const NEXT_ACTION_HEADER: &str = ACTION_ID_HEADER;
 /// The page path actions are POSTed to.
 pub const ACTION_POST_PATH: &str = ACTION_PATH;
+
+/// The object store's host name (a second origin; map it like the site's hosts).
+pub const UPLOAD_HOST: &str = "uploads.fake-arena-storage.test";
+/// Path prefix of presigned PUTs and of signed GETs on [`UPLOAD_HOST`].
+pub const PUT_PREFIX: &str = "/put/";
+pub const GET_PREFIX: &str = "/get/";
 
 /// The 42-hex id of action `name` in `deployment`.
 pub fn action_id(deployment: u32, name: &str) -> String {
@@ -60,6 +68,11 @@ pub(super) fn with_chunk(page: String, deployment: u32) -> String {
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum ActionCall {
     Delete(String),
+    GenerateUploadUrl {
+        file_name: String,
+        content_type: String,
+    },
+    GetSignedUrl(String),
 }
 
 /// Reads a POST to the page: the action named by `id` in `deployment`, or why not (`None`:
@@ -76,18 +89,23 @@ pub(super) fn parse_call(
     let args: Option<Value> = body_json
         .cloned()
         .or_else(|| body_text.and_then(|t| serde_json::from_str(t).ok()));
-    let first = args
-        .as_ref()
-        .and_then(|a| a.as_array())
-        .and_then(|a| a.first())
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    Some(match (*name, first) {
-        (ACTION_DELETE_EVALUATION_SESSION, Some(id)) => Ok(ActionCall::Delete(id)),
-        (ACTION_DELETE_EVALUATION_SESSION, None) => {
-            Err("deleteEvaluationSession needs [\"<id>\"]".to_owned())
+    let arg = |i: usize| {
+        args.as_ref()
+            .and_then(|a| a.as_array())
+            .and_then(|a| a.get(i))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    Some(match (*name, arg(0), arg(1)) {
+        (ACTION_DELETE_EVALUATION_SESSION, Some(id), _) => Ok(ActionCall::Delete(id)),
+        (ACTION_GENERATE_UPLOAD_URL, Some(file_name), Some(content_type)) => {
+            Ok(ActionCall::GenerateUploadUrl {
+                file_name,
+                content_type,
+            })
         }
-        (other, _) => Err(format!("the fake does not implement {other}")),
+        (ACTION_GET_SIGNED_URL, Some(key), _) => Ok(ActionCall::GetSignedUrl(key)),
+        (other, _, _) => Err(format!("{other}: wrong arguments {args:?}")),
     })
 }
 

@@ -243,14 +243,18 @@ async fn handle(req: Request<Incoming>, ctx: Arc<Ctx>) -> Response<Body> {
         ctx.shared.record(record);
         return resp;
     }
-    let action = action_route(
-        &method,
-        &path,
-        next_action.as_deref(),
-        &record,
-        &ctx,
-        &mut notes,
-    );
+    let action = if host.split(':').next() == Some(actions::UPLOAD_HOST) {
+        Some(storage_route(&method, &path, &record, &ctx, &mut notes))
+    } else {
+        action_route(
+            &method,
+            &path,
+            next_action.as_deref(),
+            &record,
+            &ctx,
+            &mut notes,
+        )
+    };
     let (resp, status, transcript) = match action {
         Some(resp) => {
             let status = resp.status().as_u16();
@@ -385,6 +389,46 @@ fn action_route(
             notes.rejection = Some(reason);
             full(500, "text/plain", "Internal Server Error")
         }
+        Some(Ok(actions::ActionCall::GenerateUploadUrl {
+            file_name,
+            content_type,
+        })) => {
+            let key = format!("uploads/{}/{file_name}", uuid::Uuid::new_v4().simple());
+            let ok = content_type.starts_with("image/") && !file_name.contains('/');
+            if ok {
+                ctx.shared.update(|s| {
+                    s.objects.insert(key.clone(), None);
+                    s.stats.upload_urls += 1;
+                });
+                let upload_url = format!(
+                    "https://{}{}{key}?X-Amz-Signature=fake",
+                    actions::UPLOAD_HOST,
+                    actions::PUT_PREFIX
+                );
+                component(json!({"success": true, "data": {"uploadUrl": upload_url, "key": key}}))
+            } else {
+                notes.rejection = Some(format!(
+                    "generateUploadUrl: bad {file_name:?} {content_type:?}"
+                ));
+                component(json!({"success": false, "error": "Invalid file"}))
+            }
+        }
+        Some(Ok(actions::ActionCall::GetSignedUrl(key))) => {
+            let stored = ctx
+                .shared
+                .read(|s| s.objects.get(&key).is_some_and(Option::is_some));
+            if stored {
+                let url = format!(
+                    "https://{}{}{key}?X-Amz-Signature=fake-get",
+                    actions::UPLOAD_HOST,
+                    actions::GET_PREFIX
+                );
+                component(json!({"success": true, "data": {"url": url}}))
+            } else {
+                notes.rejection = Some(format!("getSignedUrl: nothing stored under {key}"));
+                component(json!({"success": false, "error": "Not found"}))
+            }
+        }
         Some(Ok(actions::ActionCall::Delete(evaluation))) => {
             let known = ctx.shared.update(|s| {
                 let known = s.evaluations.remove(&evaluation).is_some();
@@ -402,6 +446,72 @@ fn action_route(
             }
         }
     })
+}
+
+/// The object store on the upload host: CORS preflight, the presigned PUT (only to a key that
+/// `generateUploadUrl` handed out), and GETs of stored objects.
+fn storage_route(
+    method: &Method,
+    path: &str,
+    record: &RecordedRequest,
+    ctx: &Ctx,
+    notes: &mut Notes,
+) -> Response<Body> {
+    let cors = |mut resp: Response<Body>| {
+        let h = resp.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("PUT, GET"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("content-type"),
+        );
+        resp
+    };
+    if *method == Method::OPTIONS {
+        return cors(full(204, "text/plain", ""));
+    }
+    if *method == Method::PUT {
+        if let Some(key) = path.strip_prefix(actions::PUT_PREFIX) {
+            let content_type = record.content_type.clone().unwrap_or_default();
+            let stored = ctx.shared.update(|s| match s.objects.get_mut(key) {
+                Some(slot @ None) if content_type.starts_with("image/") && record.body_len > 0 => {
+                    *slot = Some((content_type.clone(), record.body_len));
+                    s.stats.uploads += 1;
+                    true
+                }
+                _ => false,
+            });
+            if stored {
+                return cors(full(200, "text/plain", ""));
+            }
+            notes.rejection = Some(format!("PUT {key}: not a pending upload, or not an image"));
+            return cors(full(
+                403,
+                "application/xml",
+                "<Error><Code>AccessDenied</Code></Error>",
+            ));
+        }
+    }
+    if *method == Method::GET {
+        if let Some(key) = path.strip_prefix(actions::GET_PREFIX) {
+            if let Some(Some((content_type, _))) = ctx.shared.read(|s| s.objects.get(key).cloned())
+            {
+                return cors(full(200, &content_type, page::PNG_1X1));
+            }
+        }
+    }
+    notes.rejection = Some(format!("object store: no route for {method} {path}"));
+    cors(full(
+        404,
+        "application/xml",
+        "<Error><Code>NoSuchKey</Code></Error>",
+    ))
 }
 
 /// `{evaluation}` and `{message}` of a stop path.

@@ -59,6 +59,10 @@ pub struct FakeStats {
     pub direct_mode_refusals: u64,
     /// Conversations removed with the `deleteEvaluationSession` server action.
     pub deleted_evaluations: u64,
+    /// Presigned URLs handed out by `generateUploadUrl`.
+    pub upload_urls: u64,
+    /// PUTs of image bytes accepted by the object store.
+    pub uploads: u64,
 }
 
 impl FakeStats {
@@ -77,6 +81,8 @@ impl FakeStats {
             "battle_turn_refusals" => self.battle_turn_refusals,
             "direct_mode_refusals" => self.direct_mode_refusals,
             "deleted_evaluations" => self.deleted_evaluations,
+            "upload_urls" => self.upload_urls,
+            "uploads" => self.uploads,
             _ => return None,
         })
     }
@@ -150,6 +156,9 @@ pub(crate) struct State {
     pub deployment: u32,
     /// Evaluations deleted by the server action, in order.
     pub deleted: Vec<String>,
+    /// Object keys handed out by `generateUploadUrl` → the stored (content type, size), once
+    /// the PUT arrived.
+    pub objects: HashMap<String, Option<(String, usize)>>,
 }
 
 impl State {
