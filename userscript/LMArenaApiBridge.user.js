@@ -63,6 +63,13 @@
   const ALLOWED_PATH_PREFIXES = ['/nextjs-api/', '/api/'];
   const ALLOWED_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
   const ERROR_BODY_LIMIT = 4096;
+  // Next.js server actions the server may ask for (bridge_core::arena::upload::ACTIONS), POSTed
+  // same-origin to ACTION_PATH; nothing else is called this way.
+  const ALLOWED_ACTIONS = ['generateUploadUrl', 'getSignedUrl', 'deleteEvaluationSession'];
+  const ACTION_PATH = '/';
+  // How the page's JavaScript chunks name an action: createServerReference("<42 hex>", …, "<name>").
+  const SERVER_REFERENCE = /createServerReference\)?\("([0-9a-f]{42})"[^)]*?"([A-Za-z0-9_$]+)"\)/g;
+  const ACTION_ANSWER_LIMIT = 65536;
   const BACKOFF_MIN_MS = 1000;
   const BACKOFF_MAX_MS = 30000;
   const RECAPTCHA_LOAD_TIMEOUT_MS = 15000;
@@ -328,6 +335,12 @@
         break;
       case 'probe':
         runProbe(frame);
+        break;
+      case 'action':
+        runAction(frame);
+        break;
+      case 'upload':
+        runUpload(frame);
         break;
       default:
         log.warn('ignored frame type ' + JSON.stringify(frame.type).slice(0, 40));
@@ -745,6 +758,154 @@
       }
     }
     if (problems.length) result.message = problems.join('; ');
+    send(result);
+  }
+
+  // ---------------------------------------------------------------- server actions
+
+  // Action name → id, read from this page's own JavaScript once per page load (a promise, so
+  // concurrent actions share one scan). When an action answers 404 the site has a new
+  // deployment: the ids are read again once, from the scripts of a freshly fetched page.
+  let actionIds = null;
+
+  async function freshPageScripts() {
+    const response = await pageFetch.call(window, new URL('/', location.origin).href, { credentials: 'include', cache: 'no-store' });
+    if (!response.ok) return [];
+    // Parsed, never run: DOMParser documents do not execute scripts.
+    const doc = new DOMParser().parseFromString(await response.text(), 'text/html');
+    return Array.from(doc.querySelectorAll('script[src]')).map((el) => el.getAttribute('src'));
+  }
+
+  async function scanActionIds(freshPage) {
+    const found = new Map();
+    let sources = Array.from(document.scripts).map((el) => el.src).filter(Boolean);
+    if (freshPage) {
+      try {
+        sources = await freshPageScripts();
+      } catch (_) { /* keep this page's scripts */ }
+    }
+    for (const src of sources) {
+      let url;
+      try {
+        url = new URL(src, location.href);
+      } catch (_) {
+        continue;
+      }
+      if (url.origin !== location.origin) continue;
+      try {
+        const response = await pageFetch.call(window, url.href, { credentials: 'same-origin' });
+        if (!response.ok) continue;
+        const text = await response.text();
+        for (const m of text.matchAll(SERVER_REFERENCE)) {
+          if (ALLOWED_ACTIONS.includes(m[2])) found.set(m[2], m[1]);
+        }
+      } catch (_) { /* a chunk that cannot be read names no action */ }
+    }
+    log.info('server actions found in the page: ' + (found.size ? Array.from(found.keys()).join(', ') : 'none'));
+    return found;
+  }
+
+  function actionIdsOnce(refresh) {
+    if (refresh || !actionIds) actionIds = scanActionIds(refresh);
+    return actionIds;
+  }
+
+  async function postAction(actionId, args) {
+    return pageFetch.call(window, new URL(ACTION_PATH, location.origin).href, {
+      method: 'POST',
+      headers: {
+        'next-action': actionId,
+        'accept': 'text/x-component',
+        'content-type': 'text/plain;charset=UTF-8',
+      },
+      body: JSON.stringify(args),
+      credentials: 'include',
+      cache: 'no-store',
+    });
+  }
+
+  /** Calls one allowed server action by name; answers `action_result` with the status and the
+   * answer text, or why nothing was sent. A 404 (a new deployment) re-reads the ids once. */
+  async function runAction(frame) {
+    if (!validJobId(frame.id)) return;
+    const result = { type: 'action_result', id: frame.id, status: null, body: null, message: null };
+    if (!ALLOWED_ACTIONS.includes(frame.name) || !Array.isArray(frame.args)) {
+      result.message = 'refused: not an allowed server action';
+      send(result);
+      return;
+    }
+    try {
+      let refreshed = false;
+      for (;;) {
+        const id = (await actionIdsOnce(false)).get(frame.name);
+        if (!id) {
+          if (!refreshed) {
+            refreshed = true;
+            await actionIdsOnce(true);
+            continue;
+          }
+          result.message = 'no id for ' + frame.name + ' in the page';
+          break;
+        }
+        const response = await postAction(id, frame.args);
+        if (response.status === 404 && !refreshed) {
+          refreshed = true;
+          await actionIdsOnce(true);
+          continue;
+        }
+        result.status = response.status;
+        result.body = (await response.text()).slice(0, ACTION_ANSWER_LIMIT);
+        if (frame.name === 'generateUploadUrl' && response.ok) rememberUploadUrl(result.body);
+        break;
+      }
+    } catch (e) {
+      result.message = 'network error: ' + (e && e.message ? e.message : String(e));
+    }
+    log.info('action ' + frame.name + ': ' + (result.status === null ? result.message : 'HTTP ' + result.status));
+    send(result);
+  }
+
+  // Upload URLs that a generateUploadUrl answer named in this tab: the only URLs an `upload`
+  // frame may PUT to, each once.
+  const uploadUrls = new Set();
+
+  function rememberUploadUrl(answer) {
+    for (const line of answer.split('\n')) {
+      if (!line.startsWith('1:')) continue;
+      try {
+        const url = JSON.parse(line.slice(2))?.data?.uploadUrl;
+        if (typeof url === 'string' && url.startsWith('https://')) uploadUrls.add(url);
+      } catch (_) { /* not the result line */ }
+    }
+  }
+
+  /** PUTs the frame's bytes to an upload URL this tab was given; answers `action_result`. */
+  async function runUpload(frame) {
+    if (!validJobId(frame.id)) return;
+    const result = { type: 'action_result', id: frame.id, status: null, body: null, message: null };
+    if (typeof frame.url !== 'string' || !uploadUrls.has(frame.url)) {
+      result.message = 'refused: not an upload URL the site gave this tab';
+      send(result);
+      return;
+    }
+    uploadUrls.delete(frame.url);
+    try {
+      const binary = atob(typeof frame.data === 'string' ? frame.data : '');
+      const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+      const contentType = typeof frame.content_type === 'string' ? frame.content_type : 'application/octet-stream';
+      const response = await pageFetch.call(window, frame.url, {
+        method: 'PUT',
+        headers: { 'content-type': contentType },
+        body: bytes,
+        credentials: 'omit',
+        cache: 'no-store',
+      });
+      result.status = response.status;
+      result.body = (await response.text()).slice(0, ERROR_BODY_LIMIT);
+    } catch (e) {
+      result.message = 'network error: ' + (e && e.message ? e.message : String(e));
+    }
+    log.info('upload: ' + (result.status === null ? result.message : 'HTTP ' + result.status));
     send(result);
   }
 

@@ -25,6 +25,8 @@ export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 export const FAKE_LMARENA_BIN =
   process.env.FAKE_LMARENA_BIN || path.join(REPO_ROOT, 'target', 'debug', 'fake-lmarena');
 export const SERVER_URL_KEY = 'lmarenaBridge.serverUrl';
+/** The fake's object store for image uploads (a second HTTPS origin). */
+export const UPLOAD_HOST = 'uploads.fake-arena-storage.test';
 
 /** Ids of the assistant message the fake page's Retry button regenerates. */
 export const PAGE_SESSION_ID = '0199c0de-0000-7000-8000-00000000a001';
@@ -108,6 +110,10 @@ export async function startFakeArena({ delayMs = 5, slowIntervalMs = 200, extraA
     /** Follow-ups of a direct-battle conversation with `turns` turns get the battle-turn 400. */
     async battleTurnAfter(turns) { await control('POST', 'battle-turn-after', { turns }); },
     async redirectLmarena(on) { await control('POST', 'redirect-lmarena', { on }); },
+    /** A new deployment of the site: new server-action ids, the old ones answer 404. */
+    async deploy() { return (await control('POST', 'deploy')).json.deployment; },
+    /** The person's history: `{ evaluations: [ids], deleted: [ids] }`. */
+    async history() { return (await control('GET', 'history')).json; },
     /** Wait until a counter of /__fake/stats reaches `min`; returns the stats or throws. */
     async waitFor(counter, min, timeoutMs = DEFAULT_TIMEOUT_MS) {
       const r = await control('GET', `wait?counter=${counter}&min=${min}&timeout_ms=${timeoutMs}`);
@@ -135,7 +141,9 @@ export async function launchBrowser(fakePort, { loopbackAliases = [] } = {}) {
   }
   const target = `127.0.0.1:${fakePort}`;
   // www.google.com too: the fake serves the stub reCAPTCHA script a fresh tab loads from there.
-  const rules = ['lmarena.ai', '*.lmarena.ai', 'arena.ai', '*.arena.ai', 'www.google.com']
+  // The object store of image uploads is a second origin on the same fake
+  // (bridge_test_support::fake_arena::actions::UPLOAD_HOST).
+  const rules = ['lmarena.ai', '*.lmarena.ai', 'arena.ai', '*.arena.ai', 'www.google.com', UPLOAD_HOST]
     .map((h) => `MAP ${h} ${target}`)
     .concat(loopbackAliases.map((h) => `MAP ${h} 127.0.0.1`))
     .join(', ');

@@ -181,6 +181,20 @@ pub enum TabMessage {
     },
     /// Answer to a `send_page_source` command.
     PageSource { id: JobId, html: String },
+    /// Answer to an `action` frame.
+    ActionResult {
+        id: JobId,
+        /// HTTP status of the action's POST; `null` when it was not sent (no id for the
+        /// action in the page, or a network error).
+        #[serde(default)]
+        status: Option<u16>,
+        /// The answer text (the tab sends at most its first 64 KiB).
+        #[serde(default)]
+        body: Option<String>,
+        /// Why it was not sent, in the tab's words.
+        #[serde(default)]
+        message: Option<String>,
+    },
     /// Answer to `ping`.
     Pong,
     /// Answer to a `probe` frame.
@@ -281,6 +295,23 @@ pub enum ServerMessage {
     },
     /// Liveness probe; the tab answers `pong`.
     Ping,
+    /// PUT `data` (base64) with `content_type` to `url`, which must be an upload URL that a
+    /// `generateUploadUrl` action answered on this tab (the tab refuses any other); the tab
+    /// answers `action_result` with the PUT's status.
+    Upload {
+        id: JobId,
+        url: String,
+        content_type: String,
+        data: String,
+    },
+    /// Call one of the site's server actions by name (the tab finds its id in the page's
+    /// JavaScript and POSTs `args` as the body; `bridge_core::arena::upload`); the tab answers
+    /// `action_result`.
+    Action {
+        id: JobId,
+        name: String,
+        args: serde_json::Value,
+    },
     /// Readiness check: one same-origin GET of `path` (its body is not sent back) and, when
     /// `recaptcha_action` is set, minting a reCAPTCHA token that is thrown away. The tab
     /// answers `probe_result`.

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use bridge_core::config::edit::{edit_file, set_string_values};
 use bridge_core::config::{
-    load_config, parse_config, BattleTarget, Config, ConfigError, Mode, ReasoningOutput,
-    UpstreamFlow, RETRY_FLOW_WARNING,
+    load_config, parse_config, BattleTarget, Config, ConfigError, EvaluationCleanup, Mode,
+    ReasoningOutput, UpstreamFlow, RETRY_FLOW_WARNING,
 };
 
 fn repo_root() -> PathBuf {
@@ -79,6 +79,7 @@ fn every_key_is_read() {
         reasoning_output: ReasoningOutput::ThinkTags,
         max_request_bytes: 1_048_576,
         evaluation_history_size: 512,
+        evaluation_cleanup: EvaluationCleanup::DeleteOnEvict,
         recaptcha_site_key: "6LeTestKey_-0123456789abcdefghijklmnopqrst".into(),
         recaptcha_v2_wait_seconds: 30,
         upstream_min_interval_seconds: 3,

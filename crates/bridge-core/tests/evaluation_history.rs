@@ -681,3 +681,33 @@ fn the_same_conversation_with_two_models_is_two_evaluations() {
         "{plan:?}"
     );
 }
+
+#[test]
+fn recording_hands_back_the_conversation_it_pushed_out() {
+    let mut history = EvaluationHistory::new(1);
+    let first = msgs(json!([{"role": "user", "content": "question 1"}]));
+    let second = msgs(json!([{"role": "user", "content": "question 2"}]));
+    assert_eq!(
+        history.record(&first, "a", eval(1), MODEL, ParticipantPosition::A),
+        None
+    );
+    // The same evaluation again replaces its own entry: nothing left the memory.
+    assert_eq!(
+        history.record(&first, "b", eval(1), MODEL, ParticipantPosition::A),
+        None
+    );
+    assert_eq!(
+        history.record(&second, "c", eval(2), MODEL, ParticipantPosition::A),
+        Some(eval(1))
+    );
+    assert!(!history.contains(eval(1)));
+    // The same history for another evaluation displaces the older one.
+    assert_eq!(
+        history.record(&second, "c", eval(3), MODEL, ParticipantPosition::A),
+        Some(eval(2))
+    );
+    assert_eq!(
+        EvaluationHistory::new(0).record(&first, "a", eval(1), MODEL, ParticipantPosition::A),
+        None
+    );
+}

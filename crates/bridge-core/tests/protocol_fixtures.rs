@@ -45,6 +45,7 @@ fn tab_kind(m: &TabMessage) -> &'static str {
         TabMessage::PageSource { .. } => "page_source",
         TabMessage::Pong => "pong",
         TabMessage::ProbeResult { .. } => "probe_result",
+        TabMessage::ActionResult { .. } => "action_result",
     }
 }
 const TAB_KINDS: &[&str] = &[
@@ -56,6 +57,7 @@ const TAB_KINDS: &[&str] = &[
     "page_source",
     "pong",
     "probe_result",
+    "action_result",
 ];
 
 fn server_kind(m: &ServerMessage) -> &'static str {
@@ -66,9 +68,13 @@ fn server_kind(m: &ServerMessage) -> &'static str {
         ServerMessage::Command { .. } => "command",
         ServerMessage::Ping => "ping",
         ServerMessage::Probe { .. } => "probe",
+        ServerMessage::Action { .. } => "action",
+        ServerMessage::Upload { .. } => "upload",
     }
 }
-const SERVER_KINDS: &[&str] = &["welcome", "fetch", "abort", "command", "ping", "probe"];
+const SERVER_KINDS: &[&str] = &[
+    "welcome", "fetch", "abort", "command", "ping", "probe", "action", "upload",
+];
 
 /// Parses `text`, serialises the result and checks it equals the fixture as JSON.
 fn round_trip<T: DeserializeOwned + Serialize>(name: &str, text: &str) -> T {

@@ -61,15 +61,15 @@ impl Conversations {
         self.lock().plan(messages, model_name, opts)
     }
 
-    /// Remembers an answered conversation.
-    pub(crate) fn record(&self, job: &Remember, answer: &str) {
+    /// Remembers an answered conversation; returns the one this pushed out of the memory.
+    pub(crate) fn record(&self, job: &Remember, answer: &str) -> Option<Uuid> {
         self.lock().record(
             &job.messages,
             answer,
             job.evaluation_id,
             &job.model_name,
             job.side,
-        );
+        )
     }
 
     pub(crate) fn size(&self) -> MemorySize {

@@ -12,18 +12,23 @@
 //! - `request`: the request layer: prepare (model, sessions, upstream requests) and start the
 //!   jobs; the `evaluation` flow (continuation, fresh fallback, recording).
 //! - [`doctor`]: readiness checks (`bridge-server doctor`, `/status` `ready`, the probe).
+//! - `uploads`: a request's images uploaded the site's way through a tab (content-hash
+//!   cache, inline fallback).
+//! - `actions`: the site's server actions through a tab (uploads, conversation clean-up).
 //! - `ws`: the tabs' WebSocket (`/ws`).
 //! - `guard`: pure checks of the gate and `/ws`: Host, JSON POSTs and their Origin, reload
 //!   safety, tab admission.
 //! - `error`: the OpenAI-shaped error the client sees (`From<JobError>` is the one
 //!   conversion of job failures).
 //! - `catalog`: the site's model catalog, fetched through a tab for the model updater.
+//! - `media`: a chat request's images checked (type, size) and http(s) ones downloaded.
 //! - `relay`: running one upstream request on a tab (lease, retries, timeouts, parsing) and
 //!   the typed `JobError`.
 //! - `watch`: config directory watcher; [`autoupdate`]: the background update check.
 //! - [`state`]: config and model registry (reloaded on change), options, shutdown signal.
 //! - `conversations`: the `evaluation` flow's conversation memory.
 //! - `known_models`: the site's model list as last seen (catalog or `available_models.json`).
+//! - `upload_cache`: content hash → signed URL of the images uploaded in this run.
 //! - `response_memory`: the Responses API's `previous_response_id` memory.
 //! - `stats`: request statistics and Prometheus metrics for `/status` and `/metrics`.
 //! - `output`: OpenAI chunks and SSE framing.
@@ -32,21 +37,26 @@
 //! - [`pool`]: the tab pool, leases, queue, job routing.
 //! - `guide`: advice for a person (how a tab connects, why a chat cannot be served).
 //! - `clock`: wall-clock time.
+//! - `download`: the rules for every download the server makes (https only, public
+//!   addresses, no redirects, size cap).
 //!
 //! [`run`] serves on a given listener until a shutdown future resolves, so tests start the
 //! real server on port 0.
 
+mod actions;
 mod answer;
 pub mod autoupdate;
 mod catalog;
 mod clock;
 mod conversations;
 pub mod doctor;
+mod download;
 mod emulate;
 mod error;
 mod guard;
 mod guide;
 mod known_models;
+mod media;
 mod output;
 mod pipeline;
 pub mod pool;
@@ -57,6 +67,8 @@ mod routes;
 mod security;
 pub mod state;
 mod stats;
+mod upload_cache;
+mod uploads;
 mod watch;
 mod ws;
 
@@ -65,6 +77,7 @@ use std::net::TcpListener;
 
 use actix_web::{middleware, web, App, HttpServer};
 
+pub use download::DownloadOptions;
 pub use guard::{check_reload, tab_admitted};
 pub use state::{load_dir, AppState, Loaded, ServerOptions};
 

@@ -12,10 +12,12 @@ use crate::answer::{self, Observer};
 use crate::clock::unix_now;
 use crate::emulate::Emulation;
 use crate::error::ApiError;
+use crate::media;
 use crate::output::{ChunkWriter, Shape};
 use crate::pool::ConnId;
 use crate::request;
 use crate::state::AppState;
+use crate::uploads;
 
 /// What a run produced.
 pub(crate) enum ChatOutput {
@@ -39,7 +41,10 @@ pub(crate) async fn run_chat(
     request_id: &str,
     shape: Shape,
 ) -> Result<ChatRun, ApiError> {
-    let upstream = Arc::new(chat.for_upstream());
+    let mut upstream = chat.for_upstream();
+    media::inline_images(&mut upstream, &state.options().downloads).await?;
+    uploads::upload_images(state, &mut upstream).await;
+    let upstream = Arc::new(upstream);
     let n = chat.n.unwrap_or(1).max(1) as usize;
     let prepared = request::prepare(state, &upstream, n)?;
     let choices = prepared.jobs.len();

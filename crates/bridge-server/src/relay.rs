@@ -399,7 +399,12 @@ impl RelayJob {
                     self.guard.finish();
                     return Some(Err(self.fail(JobError::TabDisconnected)));
                 }
-                Some(JobEvent::Head { .. } | JobEvent::PageSource(_) | JobEvent::Probe(_)) => {}
+                Some(
+                    JobEvent::Head { .. }
+                    | JobEvent::PageSource(_)
+                    | JobEvent::Probe(_)
+                    | JobEvent::Action(_),
+                ) => {}
             }
         }
     }
@@ -494,7 +499,7 @@ async fn wait_head(
                 ));
             }
             Some(JobEvent::TabLost) | None => return HeadOutcome::Lost,
-            Some(JobEvent::PageSource(_) | JobEvent::Probe(_)) => {}
+            Some(JobEvent::PageSource(_) | JobEvent::Probe(_) | JobEvent::Action(_)) => {}
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct ServerOptions {
     pub page_source_timeout: Duration,
     /// Watch the config directory for changes.
     pub watch_config: bool,
+    /// The download rules' test settings (a trusted test certificate, loopback hosts).
+    pub downloads: crate::download::DownloadOptions,
 }
 
 impl ServerOptions {
@@ -43,6 +45,7 @@ impl ServerOptions {
             shutdown_grace: Duration::from_secs(5),
             page_source_timeout: Duration::from_secs(30),
             watch_config: true,
+            downloads: crate::download::DownloadOptions::default(),
         }
     }
 }
@@ -121,6 +124,7 @@ struct Shared {
     /// The site's model list as last seen.
     known_models: KnownModels,
     response_memory: Arc<ResponseMemory>,
+    uploads: crate::upload_cache::UploadCache,
     stats: Stats,
     options: ServerOptions,
     started: Instant,
@@ -163,6 +167,7 @@ impl AppState {
                     &options.config_dir,
                 )),
                 response_memory: Arc::default(),
+                uploads: crate::upload_cache::UploadCache::default(),
                 stats: Stats::new(),
                 options,
                 started: Instant::now(),
@@ -209,6 +214,10 @@ impl AppState {
     /// Request statistics and the Prometheus recorder of this server.
     pub(crate) fn stats(&self) -> &Stats {
         &self.shared.stats
+    }
+
+    pub(crate) fn uploads(&self) -> &crate::upload_cache::UploadCache {
+        &self.shared.uploads
     }
 
     pub(crate) fn options(&self) -> &ServerOptions {

@@ -161,9 +161,19 @@ pub(crate) struct StatsSnapshot {
     pub client_aborts: u64,
     /// Evaluation continuations LMArena refused, sent again as a fresh conversation.
     pub fresh_fallbacks: u64,
+    /// Bridge conversations deleted from the person's history (`evaluation_cleanup`), and
+    /// deletions that failed.
+    pub cleanup: CleanupCounts,
     pub upstream_statuses: BTreeMap<String, u64>,
     pub unknown_line_types: BTreeMap<String, u64>,
     pub update: Option<UpdateInfo>,
+}
+
+/// Outcomes of `evaluation_cleanup` deletions.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub(crate) struct CleanupCounts {
+    pub(crate) deleted: u64,
+    pub(crate) failed: u64,
 }
 
 #[derive(Debug)]
@@ -187,6 +197,7 @@ struct Book {
     outcomes: BTreeMap<&'static str, u64>,
     client_aborts: u64,
     fresh_fallbacks: u64,
+    cleanup: CleanupCounts,
     upstream_statuses: BTreeMap<String, u64>,
     unknown_types: BTreeMap<String, u64>,
     update: Option<UpdateInfo>,
@@ -434,6 +445,16 @@ impl Stats {
         self.record(|| metrics::counter!(names::FRESH_FALLBACKS).increment(1));
     }
 
+    /// A bridge conversation was deleted upstream (`ok`) or its deletion failed.
+    pub(crate) fn cleanup(&self, ok: bool) {
+        let mut book = self.book();
+        if ok {
+            book.cleanup.deleted += 1;
+        } else {
+            book.cleanup.failed += 1;
+        }
+    }
+
     pub(crate) fn tab_connected(&self) {
         self.record(|| metrics::counter!(names::TAB_CONNECTIONS).increment(1));
     }
@@ -490,6 +511,7 @@ impl Stats {
             outcomes: book.outcomes.clone(),
             client_aborts: book.client_aborts,
             fresh_fallbacks: book.fresh_fallbacks,
+            cleanup: book.cleanup,
             upstream_statuses: book.upstream_statuses.clone(),
             unknown_line_types: book.unknown_types.clone(),
             update: book.update.clone(),

@@ -13,8 +13,11 @@ use bridge_core::protocol::{ChunkFrame, ServerMessage, TabMessage, PROTOCOL_VERS
 
 use crate::error::ApiError;
 use crate::guard::tab_admitted;
-use crate::pool::{JobEvent, ProbeOutcome, TabHello, TabLink};
+use crate::pool::{ActionOutcome, JobEvent, ProbeOutcome, TabHello, TabLink};
 use crate::state::AppState;
+
+/// Longest server-action answer kept (the answers the bridge reads are a few hundred bytes).
+const ACTION_ANSWER_CHARS: usize = 64 * 1024;
 
 /// Largest frame accepted from a tab (page sources can be a few MB).
 const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
@@ -268,6 +271,19 @@ async fn handle_frame(
             link.route(id, JobEvent::PageSource(html));
         }
         TabMessage::Pong => state.pool().touch(link.conn),
+        TabMessage::ActionResult {
+            id,
+            status,
+            body,
+            message,
+        } => {
+            let outcome = ActionOutcome {
+                status,
+                body: body.map(|b| clip_owned(b, ACTION_ANSWER_CHARS)),
+                message: message.map(|m| clip(&m, TEXT_CHARS).into_owned()),
+            };
+            link.route(id, JobEvent::Action(outcome));
+        }
         TabMessage::ProbeResult {
             id,
             ok,

@@ -103,6 +103,9 @@ pub struct FakeTabOptions {
     pub late_injection: bool,
     /// How `probe` frames are answered (`None`: stay silent, for timeout tests).
     pub probe: Option<ProbeReply>,
+    /// The HTTP status `action` frames are answered with (`None`: the action id was not found
+    /// in the page, nothing sent).
+    pub action_status: Option<u16>,
 }
 
 /// The fake tab's answer to a `probe`.
@@ -141,6 +144,7 @@ impl FakeTabOptions {
             api_key: None,
             late_injection: false,
             probe: Some(ProbeReply::healthy()),
+            action_status: Some(200),
         }
     }
 }
@@ -372,6 +376,22 @@ async fn run(
                             tokio::spawn(post_capture(url, s, m));
                         }
                     }
+                    ServerMessage::Action { id, name, args } => {
+                        let _ = out_tx.send(Out::Frame(TabMessage::ActionResult {
+                            id,
+                            status: opts.action_status,
+                            body: opts.action_status.map(|_| action_answer(id, &name, &args)),
+                            message: opts.action_status.is_none().then(|| "no id for this action in the page".to_owned()),
+                        }));
+                    }
+                    ServerMessage::Upload { id, .. } => {
+                        let _ = out_tx.send(Out::Frame(TabMessage::ActionResult {
+                            id,
+                            status: Some(opts.action_status.unwrap_or(200)),
+                            body: Some(String::new()),
+                            message: None,
+                        }));
+                    }
                     ServerMessage::Probe { id, recaptcha_action, .. } => {
                         if let Some(p) = &opts.probe {
                             let _ = out_tx.send(Out::Frame(TabMessage::ProbeResult {
@@ -393,6 +413,22 @@ async fn run(
     }
     let _ = out_tx.send(Out::Close);
     let _ = writer.await;
+}
+
+/// Host of the fake tab's upload and signed URLs.
+pub const FAKE_STORAGE: &str = "https://storage.fake-tab.test";
+
+/// The answer of a server action in the site's shape: an upload target for
+/// `generateUploadUrl` (key `k<job id>`), a signed URL for `getSignedUrl`, else success.
+fn action_answer(id: JobId, name: &str, args: &serde_json::Value) -> String {
+    let result = match name {
+        "generateUploadUrl" => serde_json::json!({"success": true, "data": {
+            "uploadUrl": format!("{FAKE_STORAGE}/put/k{id}?sig=1"), "key": format!("k{id}")}}),
+        "getSignedUrl" => serde_json::json!({"success": true, "data": {
+            "url": format!("{FAKE_STORAGE}/get/{}?sig=1", args[0].as_str().unwrap_or(""))}}),
+        _ => serde_json::json!({"success": true}),
+    };
+    format!("0:{{}}\n1:{result}\n")
 }
 
 async fn answer(id: JobId, reply: Reply, tx: mpsc::UnboundedSender<Out>) {

@@ -6,6 +6,7 @@ pub mod evaluation;
 pub mod recaptcha;
 pub mod retry;
 pub mod stream;
+pub mod upload;
 pub mod upstream_error;
 pub mod wire;
 

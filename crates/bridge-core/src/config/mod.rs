@@ -27,7 +27,8 @@ pub(crate) use jsonc::{jsonc_options, line_col, parse_jsonc, strip_bom, value_ki
 pub use origin::{origin_matches, CORS_ANY};
 pub use read::{load_config, parse_config};
 pub use values::{
-    BattleTarget, Mode, ReasoningOutput, UnknownValue, UpstreamFlow, RETRY_FLOW_WARNING,
+    BattleTarget, EvaluationCleanup, Mode, ReasoningOutput, UnknownValue, UpstreamFlow,
+    RETRY_FLOW_WARNING,
 };
 
 /// Default config directory, relative to the working directory.
@@ -88,6 +89,7 @@ pub mod keys {
     pub const REASONING_OUTPUT: &str = "reasoning_output";
     pub const MAX_REQUEST_BYTES: &str = "max_request_bytes";
     pub const EVALUATION_HISTORY_SIZE: &str = "evaluation_history_size";
+    pub const EVALUATION_CLEANUP: &str = "evaluation_cleanup";
     pub const RECAPTCHA_SITE_KEY: &str = "recaptcha_site_key";
     pub const RECAPTCHA_V2_WAIT_SECONDS: &str = "recaptcha_v2_wait_seconds";
     pub const UPSTREAM_MIN_INTERVAL_SECONDS: &str = "upstream_min_interval_seconds";
@@ -118,6 +120,7 @@ pub mod keys {
         REASONING_OUTPUT,
         MAX_REQUEST_BYTES,
         EVALUATION_HISTORY_SIZE,
+        EVALUATION_CLEANUP,
         RECAPTCHA_SITE_KEY,
         RECAPTCHA_V2_WAIT_SECONDS,
         UPSTREAM_MIN_INTERVAL_SECONDS,
@@ -164,6 +167,8 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// Conversations of the `evaluation` flow remembered for continuation (0 = none).
     pub evaluation_history_size: usize,
+    /// What happens to the conversations the `evaluation` flow creates upstream.
+    pub evaluation_cleanup: EvaluationCleanup,
     /// reCAPTCHA Enterprise v3 key a tab mints with when its page has no reCAPTCHA script.
     pub recaptcha_site_key: String,
     /// How long a tab waits for a person to tick the reCAPTCHA v2 checkbox.
@@ -204,6 +209,7 @@ impl Default for Config {
             reasoning_output: ReasoningOutput::ReasoningContent,
             max_request_bytes: 32 * 1024 * 1024,
             evaluation_history_size: 512,
+            evaluation_cleanup: EvaluationCleanup::Keep,
             recaptcha_site_key: crate::arena::recaptcha::V3_SITE_KEY.to_owned(),
             recaptcha_v2_wait_seconds: 120,
             upstream_min_interval_seconds: 0,

@@ -152,6 +152,7 @@ impl Reader<'_> {
                 config.upstream_min_interval_seconds = self.whole_number(key, v, 0)?
             }
             keys::REASONING_OUTPUT => config.reasoning_output = self.parsed(key, v)?,
+            keys::EVALUATION_CLEANUP => config.evaluation_cleanup = self.parsed(key, v)?,
             keys::BYPASS_ENABLED => config.bypass_enabled = self.boolean(key, v)?,
             keys::TAVERN_MODE_ENABLED => config.tavern_mode_enabled = self.boolean(key, v)?,
             keys::USE_DEFAULT_IDS_IF_MAPPING_NOT_FOUND => {

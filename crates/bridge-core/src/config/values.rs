@@ -1,5 +1,5 @@
 //! The enums `config.jsonc` spells as strings (`Mode`, `BattleTarget`, `UpstreamFlow`,
-//! `ReasoningOutput`), with their spellings and parse errors.
+//! `ReasoningOutput`, `EvaluationCleanup`), with their spellings and parse errors.
 
 use std::fmt;
 use std::str::FromStr;
@@ -51,6 +51,20 @@ pub enum ReasoningOutput {
     ThinkTags,
     /// Dropped.
     Omit,
+}
+
+/// What happens to the conversations the `evaluation` flow creates in the person's LMArena
+/// history (UPSTREAM.md §7 "Stop and clean-up").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvaluationCleanup {
+    /// They stay (and can be continued while remembered).
+    #[default]
+    Keep,
+    /// Deleted once the answer is complete; such a conversation is never continued.
+    DeleteAfterAnswer,
+    /// Deleted when it leaves the continuation memory (`evaluation_history_size`).
+    DeleteOnEvict,
 }
 
 /// A string that is not one of an enum's spellings in the config files.
@@ -190,6 +204,41 @@ impl fmt::Display for ReasoningOutput {
     }
 }
 
+impl EvaluationCleanup {
+    pub const KEEP: &'static str = "keep";
+    pub const DELETE_AFTER_ANSWER: &'static str = "delete_after_answer";
+    pub const DELETE_ON_EVICT: &'static str = "delete_on_evict";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvaluationCleanup::Keep => Self::KEEP,
+            EvaluationCleanup::DeleteAfterAnswer => Self::DELETE_AFTER_ANSWER,
+            EvaluationCleanup::DeleteOnEvict => Self::DELETE_ON_EVICT,
+        }
+    }
+}
+
+impl FromStr for EvaluationCleanup {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        [
+            EvaluationCleanup::Keep,
+            EvaluationCleanup::DeleteAfterAnswer,
+            EvaluationCleanup::DeleteOnEvict,
+        ]
+        .into_iter()
+        .find(|v| t.eq_ignore_ascii_case(v.as_str()))
+        .ok_or_else(|| unknown(s, Self::EXPECTED))
+    }
+}
+
+impl fmt::Display for EvaluationCleanup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Enums written as strings in the config files.
 pub(super) trait Spelled: FromStr<Err = UnknownValue> {
     /// The accepted spellings, for messages.
@@ -210,6 +259,10 @@ impl Spelled for UpstreamFlow {
 
 impl Spelled for ReasoningOutput {
     const EXPECTED: &'static str = "\"reasoning_content\", \"think_tags\" or \"omit\"";
+}
+
+impl Spelled for EvaluationCleanup {
+    const EXPECTED: &'static str = "\"keep\", \"delete_after_answer\" or \"delete_on_evict\"";
 }
 
 fn unknown(value: &str, expected: &'static str) -> UnknownValue {

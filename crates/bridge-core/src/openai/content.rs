@@ -75,6 +75,18 @@ pub struct ImageUrl {
     /// OpenAI's resolution hint (`auto`, `low`, `high`); not a file name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Set by the server once the image was uploaded the site's way: the attachment then
+    /// names the upload instead of carrying `url` inline. Never read from or sent to a client.
+    #[serde(skip)]
+    pub uploaded: Option<UploadedImage>,
+}
+
+/// An image stored by the site (its object key, type and signed URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedImage {
+    pub key: String,
+    pub content_type: String,
+    pub url: String,
 }
 
 /// `input_audio` of an audio part.
@@ -143,10 +155,15 @@ impl ContentPart {
                 let image_url = match map.remove("image_url") {
                     None | Some(Value::Null) => return Err(RequestError::missing(&field)),
                     // Some clients send the URL directly instead of `{"url": …}`.
-                    Some(Value::String(url)) => ImageUrl { url, detail: None },
+                    Some(Value::String(url)) => ImageUrl {
+                        url,
+                        detail: None,
+                        uploaded: None,
+                    },
                     Some(Value::Object(mut inner)) => ImageUrl {
                         url: req_string(&mut inner, "url", &format!("{field}.url"))?,
                         detail: opt_string(&mut inner, "detail", &format!("{field}.detail"))?,
+                        uploaded: None,
                     },
                     Some(other) => {
                         return Err(RequestError::invalid_type(&field, "an object", &other))
@@ -218,6 +235,7 @@ mod tests {
             image_url: ImageUrl {
                 url: "https://x/a.png".into(),
                 detail: Some("auto".into()),
+                uploaded: None,
             },
         };
         assert_eq!(

@@ -28,7 +28,7 @@ mod tooling;
 mod validate;
 
 pub use completion::{parse_completion_request, CompletionRequest};
-pub use content::{ContentPart, FileData, ImageUrl, InputAudio, MessageContent};
+pub use content::{ContentPart, FileData, ImageUrl, InputAudio, MessageContent, UploadedImage};
 pub use format::ResponseFormat;
 pub use request::{
     parse_chat_request, parse_image_request, ChatCompletionRequest, ChatMessage,

@@ -42,8 +42,18 @@ pub(crate) enum JobEvent {
     PageSource(String),
     /// Answer to a `probe`.
     Probe(ProbeOutcome),
+    /// Answer to an `action`.
+    Action(ActionOutcome),
     /// The tab's connection closed.
     TabLost,
+}
+
+/// What a tab got from a server action: the HTTP status and answer, or why it was not sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ActionOutcome {
+    pub(crate) status: Option<u16>,
+    pub(crate) body: Option<String>,
+    pub(crate) message: Option<String>,
 }
 
 /// What a tab found when probed: the same-origin GET and the reCAPTCHA token.

@@ -3,10 +3,12 @@
 //! evaluation conversation.
 
 use bridge_core::arena::stream::StreamEvent;
+use bridge_core::config::EvaluationCleanup;
 use bridge_core::models::SessionLease;
 use tokio::sync::mpsc;
 
 use super::evaluation;
+use crate::actions;
 use crate::pool::ConnId;
 use crate::relay::{Dispatch, JobError, QueueWatch, RelayJob};
 use crate::state::AppState;
@@ -111,7 +113,7 @@ pub(super) async fn run(
             }
         }
         if let Some(f) = &followup {
-            state.conversations().record(&f.remember, &answer);
+            remember_or_delete(&state, f, &answer);
         }
         Ok::<(), JobError>(())
     };
@@ -127,5 +129,23 @@ pub(super) async fn run(
             reporter.send(msg).await;
         }
         _ = reporter.out.closed() => {}
+    }
+}
+
+/// After a complete evaluation answer: remember the conversation for continuation, or delete
+/// it upstream as `evaluation_cleanup` says (in the background; the answer is not held up).
+fn remember_or_delete(state: &AppState, followup: &evaluation::Followup, answer: &str) {
+    match state.config().evaluation_cleanup {
+        EvaluationCleanup::DeleteAfterAnswer => {
+            actions::delete_in_background(state, followup.remember.evaluation_id);
+        }
+        EvaluationCleanup::DeleteOnEvict => {
+            if let Some(evicted) = state.conversations().record(&followup.remember, answer) {
+                actions::delete_in_background(state, evicted);
+            }
+        }
+        EvaluationCleanup::Keep => {
+            state.conversations().record(&followup.remember, answer);
+        }
     }
 }

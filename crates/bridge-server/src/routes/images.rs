@@ -1,11 +1,10 @@
 //! `POST /v1/images/generations`: runs `n` upstream jobs of an image model in parallel and
 //! answers with the image URLs, or downloads them for `response_format: "b64_json"`.
 
-use std::time::Duration;
-
 use super::read_body;
 use crate::answer::{self, Observer};
 use crate::clock::unix_now;
+use crate::download::{self, DownloadOptions};
 use crate::error::ApiError;
 use crate::request;
 use crate::security::{request_id, set_log_facts};
@@ -17,9 +16,7 @@ use bridge_core::openai::{
     parse_image_request, ChatCompletionRequest, ImageData, ImageResponseFormat, ImagesResponse,
 };
 
-/// How long downloading one image for `b64_json` may take.
-const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(30);
-/// Largest image downloaded for `b64_json`.
+/// Most bytes downloaded for one `b64_json` answer, all its images together.
 const DOWNLOAD_LIMIT: usize = 32 * 1024 * 1024;
 
 pub(crate) async fn generations(
@@ -73,10 +70,12 @@ pub(crate) async fn generations(
     }
     let b64 = image_req.response_format == Some(ImageResponseFormat::B64Json);
     let mut data = Vec::with_capacity(urls.len());
+    let mut budget = DOWNLOAD_LIMIT;
     for url in urls {
         if b64 {
+            let image = download_b64(&url, &mut budget, &state.options().downloads).await?;
             data.push(ImageData {
-                b64_json: Some(download_b64(&url).await?),
+                b64_json: Some(image),
                 ..ImageData::default()
             });
         } else {
@@ -92,36 +91,23 @@ pub(crate) async fn generations(
     }))
 }
 
-/// Fetches an image and returns it as base64 (a `data:` URL is decoded in place).
-async fn download_b64(url: &str) -> Result<String, ApiError> {
+/// Fetches an image under the download rules, within what is left of `budget`, and returns
+/// it as base64 (a `data:` URL is decoded in place).
+async fn download_b64(
+    url: &str,
+    budget: &mut usize,
+    options: &DownloadOptions,
+) -> Result<String, ApiError> {
     if let Some(rest) = url.strip_prefix("data:") {
         if let Some((_, b64)) = rest.split_once(";base64,") {
             return Ok(b64.to_owned());
         }
     }
-    let fail = |e: String| {
+    let got = download::fetch(url, *budget, options).await.map_err(|e| {
         ApiError::bad_gateway(format!(
             "Could not download the generated image for b64_json ({e}); ask for response_format \"url\" instead."
         ))
-    };
-    let client = reqwest::Client::builder()
-        .timeout(DOWNLOAD_TIMEOUT)
-        .build()
-        .map_err(|e| fail(e.to_string()))?;
-    let mut res = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    if !res.status().is_success() {
-        return Err(fail(format!("HTTP {}", res.status().as_u16())));
-    }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = res.chunk().await.map_err(|e| fail(e.to_string()))? {
-        if bytes.len() + chunk.len() > DOWNLOAD_LIMIT {
-            return Err(fail("image larger than 32 MiB".to_owned()));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+    })?;
+    *budget -= got.bytes.len();
+    Ok(base64::engine::general_purpose::STANDARD.encode(got.bytes))
 }

@@ -47,6 +47,11 @@ pub(crate) async fn status(state: web::Data<AppState>) -> HttpResponse {
                 "client_aborts": stats.client_aborts,
                 "fresh_fallbacks": stats.fresh_fallbacks,
             },
+            "evaluation_cleanup": {
+                "mode": state.config().evaluation_cleanup,
+                "deleted": stats.cleanup.deleted,
+                "failed": stats.cleanup.failed,
+            },
             "upstream_statuses": stats.upstream_statuses,
             "unknown_line_types": stats.unknown_line_types,
             "recent": stats.recent,

@@ -127,6 +127,17 @@ pub(crate) fn chat_body(model: &str, text: &str, stream: bool) -> serde_json::Va
     })
 }
 
+/// A chat request of `text-model` with one text part and one image part of `url`.
+pub(crate) fn image_chat(url: &str) -> serde_json::Value {
+    serde_json::json!({
+        "model": "text-model",
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": url}}
+        ]}]
+    })
+}
+
 /// Parses an SSE body into its `data:` payloads (comments skipped).
 pub(crate) fn sse_data(body: &str) -> Vec<String> {
     body.split("\n\n")

@@ -29,6 +29,7 @@
 //! `POST /__fake/recaptcha/reject-next` `{"count":N}`, `POST /__fake/battle-turn-after`
 //! `{"turns":N|null}`, `POST /__fake/redirect-lmarena` `{"on":bool}`, `GET /__fake/cert`.
 
+pub mod actions;
 mod catalog;
 mod page;
 mod scenario;
@@ -36,7 +37,7 @@ mod server;
 mod state;
 #[cfg(test)]
 mod tests;
-mod tls;
+pub(crate) mod tls;
 mod validate;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -219,6 +220,28 @@ impl FakeArenaHandle {
         self.shared
             .wait_for(timeout, |s| s.requests.iter().find(|r| check(r)).cloned())
             .await
+    }
+
+    /// A new deployment of the site: new server-action ids; the old ones answer 404.
+    pub fn rotate_deployment(&self) -> u32 {
+        self.shared.update(|s| {
+            s.deployment += 1;
+            s.deployment
+        })
+    }
+
+    /// Ids of the conversations in the person's history (created and not deleted), sorted.
+    pub fn history(&self) -> Vec<String> {
+        self.shared.read(|s| {
+            let mut ids: Vec<String> = s.evaluations.keys().cloned().collect();
+            ids.sort();
+            ids
+        })
+    }
+
+    /// Ids deleted with the `deleteEvaluationSession` action, in order.
+    pub fn deleted(&self) -> Vec<String> {
+        self.shared.read(|s| s.deleted.clone())
     }
 
     /// Stop accepting and close every connection (streams in progress count as aborted).

@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use super::actions;
 use super::catalog;
 use super::page::{
     self, ModelKind, AUTH_COOKIE_NAME, FAKE_IMAGE_PATH, FAKE_SITE_KEY, FAKE_V2_SITE_KEY,
@@ -156,6 +157,11 @@ async fn handle(req: Request<Incoming>, ctx: Arc<Ctx>) -> Response<Body> {
     let query = req.uri().query().map(str::to_owned);
     let content_type = header_str(&req, header::CONTENT_TYPE);
     let origin = header_str(&req, header::ORIGIN);
+    let next_action = req
+        .headers()
+        .get(actions::NEXT_ACTION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let has_auth_cookie = req
         .headers()
         .get_all(header::COOKIE)
@@ -238,15 +244,33 @@ async fn handle(req: Request<Incoming>, ctx: Arc<Ctx>) -> Response<Body> {
         ctx.shared.record(record);
         return resp;
     }
-    let (resp, status, transcript) = route(
-        &method,
-        &path,
-        query.as_deref(),
-        record.body.as_ref(),
-        &site_origin,
-        &ctx,
-        &mut notes,
-    );
+    let action = if host.split(':').next() == Some(actions::UPLOAD_HOST) {
+        Some(storage_route(&method, &path, &record, &ctx, &mut notes))
+    } else {
+        action_route(
+            &method,
+            &path,
+            next_action.as_deref(),
+            &record,
+            &ctx,
+            &mut notes,
+        )
+    };
+    let (resp, status, transcript) = match action {
+        Some(resp) => {
+            let status = resp.status().as_u16();
+            (resp, status, None)
+        }
+        None => route(
+            &method,
+            &path,
+            query.as_deref(),
+            record.body.as_ref(),
+            &site_origin,
+            &ctx,
+            &mut notes,
+        ),
+    };
     record.status = status;
     record.transcript = transcript;
     record.scenario = notes.scenario.map(|s| s.name().to_owned());
@@ -311,10 +335,11 @@ fn route(
     let api = path.starts_with("/nextjs-api/") || path.starts_with("/api/");
     if *method == Method::GET && !api {
         let with_recaptcha = !query.is_some_and(|q| q.split('&').any(|kv| kv == "recaptcha=0"));
+        let deployment = ctx.shared.read(|s| s.deployment);
         let mut resp = full(
             200,
             "text/html; charset=utf-8",
-            page::app_page(with_recaptcha),
+            actions::with_chunk(page::app_page(with_recaptcha), deployment),
         );
         let cookie = format!(
             "{AUTH_COOKIE_NAME}=fake-session-cookie; Path=/; Secure; HttpOnly; SameSite=Lax"
@@ -326,6 +351,171 @@ fn route(
     }
     notes.rejection = Some(format!("no route for {method} {path}"));
     fixed(json_response(404, &json!({"error": "Not Found"})))
+}
+
+/// The action chunk (`GET`) and server-action calls (`POST /` with `next-action`).
+fn action_route(
+    method: &Method,
+    path: &str,
+    next_action: Option<&str>,
+    record: &RecordedRequest,
+    ctx: &Ctx,
+    notes: &mut Notes,
+) -> Option<Response<Body>> {
+    let deployment = ctx.shared.read(|s| s.deployment);
+    if *method == Method::GET && path.starts_with(actions::ACTION_CHUNK_PREFIX) {
+        // Chunks of earlier deployments stay served (as on a CDN), with their old ids.
+        if let Some(n) = (0..=deployment).find(|n| path == actions::chunk_path(*n)) {
+            return Some(full(
+                200,
+                "application/javascript; charset=utf-8",
+                actions::chunk_js(n),
+            ));
+        }
+        notes.rejection = Some(format!("no chunk {path} in deployment {deployment}"));
+        return Some(full(404, "text/plain", "Not Found"));
+    }
+    let id =
+        next_action.filter(|_| *method == Method::POST && path == actions::ACTION_POST_PATH)?;
+    let call = actions::parse_call(
+        deployment,
+        id,
+        record.body_text.as_deref(),
+        record.body.as_ref(),
+    );
+    let component = |v: Value| full(200, "text/x-component", actions::answer(&v));
+    Some(match call {
+        None => {
+            notes.rejection = Some(format!("no server action {id} in deployment {deployment}"));
+            full(404, "text/plain", "Server action not found.")
+        }
+        Some(Err(reason)) => {
+            notes.rejection = Some(reason);
+            full(500, "text/plain", "Internal Server Error")
+        }
+        Some(Ok(actions::ActionCall::GenerateUploadUrl {
+            file_name,
+            content_type,
+        })) => {
+            let key = format!("uploads/{}/{file_name}", uuid::Uuid::new_v4().simple());
+            let ok = content_type.starts_with("image/") && !file_name.contains('/');
+            if ok {
+                ctx.shared.update(|s| {
+                    s.objects.insert(key.clone(), None);
+                    s.stats.upload_urls += 1;
+                });
+                let upload_url = format!(
+                    "https://{}{}{key}?X-Amz-Signature=fake",
+                    actions::UPLOAD_HOST,
+                    actions::PUT_PREFIX
+                );
+                component(json!({"success": true, "data": {"uploadUrl": upload_url, "key": key}}))
+            } else {
+                notes.rejection = Some(format!(
+                    "generateUploadUrl: bad {file_name:?} {content_type:?}"
+                ));
+                component(json!({"success": false, "error": "Invalid file"}))
+            }
+        }
+        Some(Ok(actions::ActionCall::GetSignedUrl(key))) => {
+            let stored = ctx
+                .shared
+                .read(|s| s.objects.get(&key).is_some_and(Option::is_some));
+            if stored {
+                let url = format!(
+                    "https://{}{}{key}?X-Amz-Signature=fake-get",
+                    actions::UPLOAD_HOST,
+                    actions::GET_PREFIX
+                );
+                component(json!({"success": true, "data": {"url": url}}))
+            } else {
+                notes.rejection = Some(format!("getSignedUrl: nothing stored under {key}"));
+                component(json!({"success": false, "error": "Not found"}))
+            }
+        }
+        Some(Ok(actions::ActionCall::Delete(evaluation))) => {
+            let known = ctx.shared.update(|s| {
+                let known = s.evaluations.remove(&evaluation).is_some();
+                if known {
+                    s.deleted.push(evaluation.clone());
+                    s.stats.deleted_evaluations += 1;
+                }
+                known
+            });
+            if known {
+                component(json!({"success": true}))
+            } else {
+                notes.rejection = Some(format!("delete: no evaluation {evaluation}"));
+                component(json!({"success": false, "error": "Evaluation session not found"}))
+            }
+        }
+    })
+}
+
+/// The object store on the upload host: CORS preflight, the presigned PUT (only to a key that
+/// `generateUploadUrl` handed out), and GETs of stored objects.
+fn storage_route(
+    method: &Method,
+    path: &str,
+    record: &RecordedRequest,
+    ctx: &Ctx,
+    notes: &mut Notes,
+) -> Response<Body> {
+    let cors = |mut resp: Response<Body>| {
+        let h = resp.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("PUT, GET"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("content-type"),
+        );
+        resp
+    };
+    if *method == Method::OPTIONS {
+        return cors(full(204, "text/plain", ""));
+    }
+    if *method == Method::PUT {
+        if let Some(key) = path.strip_prefix(actions::PUT_PREFIX) {
+            let content_type = record.content_type.clone().unwrap_or_default();
+            let stored = ctx.shared.update(|s| match s.objects.get_mut(key) {
+                Some(slot @ None) if content_type.starts_with("image/") && record.body_len > 0 => {
+                    *slot = Some((content_type.clone(), record.body_len));
+                    s.stats.uploads += 1;
+                    true
+                }
+                _ => false,
+            });
+            if stored {
+                return cors(full(200, "text/plain", ""));
+            }
+            notes.rejection = Some(format!("PUT {key}: not a pending upload, or not an image"));
+            return cors(full(
+                403,
+                "application/xml",
+                "<Error><Code>AccessDenied</Code></Error>",
+            ));
+        }
+    }
+    if *method == Method::GET {
+        if let Some(key) = path.strip_prefix(actions::GET_PREFIX) {
+            if let Some(Some((content_type, _))) = ctx.shared.read(|s| s.objects.get(key).cloned())
+            {
+                return cors(full(200, &content_type, page::PNG_1X1));
+            }
+        }
+    }
+    notes.rejection = Some(format!("object store: no route for {method} {path}"));
+    cors(full(
+        404,
+        "application/xml",
+        "<Error><Code>NoSuchKey</Code></Error>",
+    ))
 }
 
 /// `{evaluation}` and `{message}` of a stop path.
@@ -725,6 +915,24 @@ async fn control(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
             };
             ctx.shared.update(|s| s.redirect_lmarena = on);
             json_response(200, &json!({"ok": true}))
+        }
+        (Method::POST, "deploy") => {
+            let deployment = ctx.shared.update(|s| {
+                s.deployment += 1;
+                s.deployment
+            });
+            json_response(200, &json!({"deployment": deployment}))
+        }
+        (Method::GET, "history") => {
+            let (mut evaluations, deleted) = ctx.shared.read(|s| {
+                let ids: Vec<String> = s.evaluations.keys().cloned().collect();
+                (ids, s.deleted.clone())
+            });
+            evaluations.sort();
+            json_response(
+                200,
+                &json!({"evaluations": evaluations, "deleted": deleted}),
+            )
         }
         (Method::GET, "wait") => wait(ctx, &query).await,
         _ => json_response(404, &json!({"error": "Not Found"})),

@@ -57,6 +57,12 @@ pub struct FakeStats {
     pub battle_turn_refusals: u64,
     /// Creates refused because they asked for `mode:"direct"`.
     pub direct_mode_refusals: u64,
+    /// Conversations removed with the `deleteEvaluationSession` server action.
+    pub deleted_evaluations: u64,
+    /// Presigned URLs handed out by `generateUploadUrl`.
+    pub upload_urls: u64,
+    /// PUTs of image bytes accepted by the object store.
+    pub uploads: u64,
 }
 
 impl FakeStats {
@@ -74,6 +80,9 @@ impl FakeStats {
             "stop_calls" => self.stop_calls,
             "battle_turn_refusals" => self.battle_turn_refusals,
             "direct_mode_refusals" => self.direct_mode_refusals,
+            "deleted_evaluations" => self.deleted_evaluations,
+            "upload_urls" => self.upload_urls,
+            "uploads" => self.uploads,
             _ => return None,
         })
     }
@@ -143,6 +152,13 @@ pub(crate) struct State {
     pub battle_turn_after: Option<u32>,
     /// Page requests on `lmarena.ai` answer 301 to the same path on `arena.ai`.
     pub redirect_lmarena: bool,
+    /// The site's deployment: server-action ids belong to one (`actions`).
+    pub deployment: u32,
+    /// Evaluations deleted by the server action, in order.
+    pub deleted: Vec<String>,
+    /// Object keys handed out by `generateUploadUrl` → the stored (content type, size), once
+    /// the PUT arrived.
+    pub objects: HashMap<String, Option<(String, usize)>>,
 }
 
 impl State {

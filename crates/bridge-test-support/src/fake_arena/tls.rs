@@ -15,6 +15,8 @@ pub const CERT_HOST_NAMES: &[&str] = &[
     "*.arena.ai",
     // The stub reCAPTCHA script is also served as https://www.google.com/recaptcha/…
     "www.google.com",
+    // The object store of image uploads (a second origin).
+    super::actions::UPLOAD_HOST,
     "localhost",
     "127.0.0.1",
 ];

@@ -129,6 +129,7 @@ impl EvaluationHistory {
     /// Remembers that evaluation `evaluation_id` now holds `sent_messages` (the whole OpenAI
     /// history of the request just answered) followed by the answer `answer_text`. Any older
     /// history of the same evaluation is dropped: it no longer matches what upstream holds.
+    /// Returns the conversation this pushed out of the memory, if any.
     pub fn record(
         &mut self,
         sent_messages: &[ChatMessage],
@@ -136,10 +137,8 @@ impl EvaluationHistory {
         evaluation_id: Uuid,
         model_name: &str,
         participant: ParticipantPosition,
-    ) {
-        if self.entries.is_none() {
-            return;
-        }
+    ) -> Option<Uuid> {
+        self.entries.as_ref()?;
         let answer = TurnKey {
             role: TurnRole::Assistant,
             text: Cow::Borrowed(answer_text.trim()),
@@ -153,21 +152,22 @@ impl EvaluationHistory {
                 .chain(std::iter::once(answer)),
         );
         self.forget(evaluation_id);
-        let Some(entries) = self.entries.as_mut() else {
-            return;
-        };
+        let entries = self.entries.as_mut()?;
         let entry = KnownEvaluation {
             evaluation_id,
             model_name: model_name.to_owned(),
             participant,
         };
         // `push` hands back what it displaced: the same key's old entry or the evicted one.
+        let mut evicted = None;
         if let Some((_, old)) = entries.push(key, entry) {
             if old.evaluation_id != evaluation_id {
                 self.keys.remove(&old.evaluation_id);
+                evicted = Some(old.evaluation_id);
             }
         }
         self.keys.insert(evaluation_id, key);
+        evicted
     }
 
     /// Drops what is remembered of `evaluation_id` (e.g. upstream rejected a continuation).

@@ -21,10 +21,16 @@ pub(super) fn convert_content(
         match part {
             ContentPart::Text { text } => texts.push(text),
             ContentPart::Refusal { refusal } => texts.push(refusal),
-            ContentPart::ImageUrl { image_url } => {
-                attachments
-                    .push(url_attachment(&image_url.url).map_err(|m| part_error(m, param()))?);
-            }
+            ContentPart::ImageUrl { image_url } => match &image_url.uploaded {
+                // Uploaded the site's way (UPSTREAM.md §7 "Image uploads"): name is the key.
+                Some(up) => attachments.push(Attachment {
+                    name: up.key.clone(),
+                    content_type: up.content_type.clone(),
+                    url: up.url.clone(),
+                }),
+                None => attachments
+                    .push(url_attachment(&image_url.url).map_err(|m| part_error(m, param()))?),
+            },
             ContentPart::InputAudio { input_audio } => {
                 attachments.push(
                     audio_attachment(&input_audio.data, &input_audio.format)
