@@ -120,8 +120,11 @@ fn stream_corpus_holds_for_every_split_and_mutation() {
     }
 }
 
+/// Runs one fuzz input through a target's check.
+type Check = fn(&[u8]);
+
 /// The outside-input targets whose input is the whole seed, with how each reads it.
-const WHOLE_INPUT_TARGETS: [(&str, fn(&[u8])); 4] = [
+const WHOLE_INPUT_TARGETS: [(&str, Check); 4] = [
     ("tab_frames", |d| {
         check_tab_frame(&String::from_utf8_lossy(d))
     }),
