@@ -5,8 +5,8 @@
 //! answer), `tab_frames`, `requests` (OpenAI, Anthropic, Responses bodies), `config_files`,
 //! `pages`. Each check panics when an invariant breaks.
 //!
-//! Longer runs on stable: `PROPTEST_CASES=20000 cargo test -p bridge-core --test fuzz_corpus`
-//! (see docs/FUZZING.md). Coverage-guided, with a nightly toolchain and cargo-fuzz:
+//! Longer runs on stable: `PROPTEST_CASES=20000 cargo test -p bridge-core --test fuzz_corpus --
+//! _mutants_hold stream_of_any_text` (see docs/FUZZING.md). Coverage-guided, with a nightly toolchain and cargo-fuzz:
 //! `cd crates/bridge-core/fuzz && cargo +nightly fuzz run stream -- -max_total_time=600`.
 
 use serde_json::json;
