@@ -581,6 +581,7 @@ mod tests {
                 504,
             ),
             (JobError::Timeout(TimeoutKind::Total), Outcome::Timeout, 504),
+            (JobError::FellBehind, Outcome::Timeout, 504),
             (
                 upstream(UpstreamError::Challenge),
                 Outcome::Unavailable,
@@ -656,6 +657,10 @@ mod tests {
                 "{err:?}"
             );
         }
+        let behind = ApiError::from(JobError::FellBehind);
+        assert_eq!(behind.code.as_deref(), Some("client_fell_behind"));
+        let capacity = crate::pool::JOB_EVENTS_CAPACITY.to_string();
+        assert!(behind.message.contains(&capacity), "{}", behind.message);
     }
 
     #[test]
