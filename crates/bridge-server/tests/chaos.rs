@@ -26,7 +26,8 @@ const BIG: &str = "big";
 const BIG_CHUNKS: usize = 1500;
 const BIG_CHUNK_BYTES: usize = 2048;
 
-/// A small seeded generator (xorshift64*), so a failing run can be replayed by its seed.
+/// A small seeded generator (xorshift64*): the same seed draws the same faults, though which
+/// request meets which fault follows the scheduler, so a failing seed is worth rerunning.
 struct Rng(u64);
 
 impl Rng {
