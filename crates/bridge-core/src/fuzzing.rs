@@ -1,11 +1,22 @@
-//! Invariant checks for the fuzz targets of the tool-call parser and the stop matcher, also
-//! run as ordinary tests over a seed corpus (`tests/fuzz_corpus.rs`).
+//! Invariant checks shared by the fuzz targets (`fuzz/fuzz_targets/`) and their stable tests
+//! (`tests/fuzz_corpus.rs`: the seed corpus in `fuzz/corpus/<target>/`, mutations of it, and
+//! proptest input). One target per kind of input: `tool_calls`, `stop_sequences` (answer
+//! emulation, here) and, in [`inputs`], everything read from outside: `stream` (LMArena's
+//! answer), `tab_frames`, `requests` (OpenAI, Anthropic, Responses bodies), `config_files`,
+//! `pages`. Each check panics when an invariant breaks.
 //!
-//! Longer runs (nightly toolchain and `cargo install cargo-fuzz`):
-//! `cd crates/bridge-core/fuzz && cargo +nightly fuzz run tool_calls -- -max_total_time=600`
-//! (targets: `tool_calls`, `stop_sequences`). Each check panics when an invariant breaks.
+//! Longer runs on stable: `PROPTEST_CASES=20000 cargo test -p bridge-core --test fuzz_corpus --
+//! _mutants_hold stream_of_any_text` (see docs/FUZZING.md). Coverage-guided, with a nightly toolchain and cargo-fuzz:
+//! `cd crates/bridge-core/fuzz && cargo +nightly fuzz run stream -- -max_total_time=600`.
 
 use serde_json::json;
+
+mod inputs;
+
+pub use inputs::{
+    check_config_text, check_page, check_request_body, check_stream, check_tab_frame,
+    MAX_ERROR_MESSAGE_BYTES,
+};
 
 use crate::stop::StopMatcher;
 use crate::tools::{ToolCallParser, ToolChoice, ToolEvent, ToolSet, ToolSpec};

@@ -9,6 +9,7 @@ use bridge_core::arena::stream::UpstreamError;
 use bridge_core::models::ResolveError;
 use bridge_core::openai::{ErrorBody, ErrorDetail, RequestError};
 
+use crate::pool::JOB_EVENTS_CAPACITY;
 use crate::relay::{JobError, TimeoutKind};
 
 /// An error answered to an OpenAI client.
@@ -312,6 +313,12 @@ impl From<JobError> for ApiError {
             JobError::TabDisconnected => {
                 Self::bad_gateway("The LMArena tab disconnected during the answer.")
             }
+            JobError::FellBehind => Self::timeout(format!(
+                "The answer arrived faster than it was read: more than {JOB_EVENTS_CAPACITY} \
+                 frames waited for this client, so the bridge gave the answer up (the tab keeps \
+                 serving other requests). Read the stream as it arrives."
+            ))
+            .with_code("client_fell_behind"),
             JobError::TabsKeptDisconnecting => Self::bad_gateway(
                 "The LMArena tab disconnected before answering, several times in a row.",
             ),

@@ -16,10 +16,11 @@ use bridge_core::arena::stream::{
 use bridge_core::arena::UpstreamRequest;
 use bridge_core::config::Config;
 use bridge_core::protocol::{FetchRequest, RecaptchaSpec, ServerMessage};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::pool::{AcquireError, Acquired, ConnId, HumanWait, JobEvent, JobGuard, Lease};
+use crate::pool::{
+    AcquireError, Acquired, ConnId, HumanWait, JobEvent, JobEvents, JobGuard, Lease,
+};
 use crate::state::AppState;
 use crate::stats::{Outcome, RequestTrack};
 
@@ -94,6 +95,9 @@ pub(crate) enum JobError {
     },
     /// The tab disconnected during the answer.
     TabDisconnected,
+    /// The answer's frames piled up faster than its client read them (more than
+    /// `pool::JOB_EVENTS_CAPACITY` waiting): the job was given up, the tab aborted it.
+    FellBehind,
     /// Tabs disconnected before answering, [`MAX_TAB_ATTEMPTS`] times in a row.
     TabsKeptDisconnecting,
     /// LMArena reported an error inside the stream.
@@ -128,7 +132,7 @@ impl JobError {
             JobError::CoolingDown { .. } => Outcome::RateLimited,
             JobError::NeedsHuman { .. } => Outcome::Unavailable,
             JobError::AllChallenged => Outcome::Unavailable,
-            JobError::Timeout(_) => Outcome::Timeout,
+            JobError::Timeout(_) | JobError::FellBehind => Outcome::Timeout,
             JobError::Upstream { error, .. } => match error {
                 UpstreamError::Challenge => Outcome::Unavailable,
                 UpstreamError::RateLimited { .. } | UpstreamError::PromptFailed { .. } => {
@@ -217,7 +221,7 @@ pub(crate) struct RelayJob {
     track: RequestTrack,
     lease: Lease,
     guard: JobGuard,
-    rx: mpsc::UnboundedReceiver<JobEvent>,
+    rx: JobEvents,
     parser: StreamParser,
     pending: VecDeque<StreamEvent>,
     scratch: Vec<StreamEvent>,
@@ -399,6 +403,11 @@ impl RelayJob {
                     self.guard.finish();
                     return Some(Err(self.fail(JobError::TabDisconnected)));
                 }
+                Some(JobEvent::Overflowed) => {
+                    // The route already told the tab to abort.
+                    self.guard.finish();
+                    return Some(Err(self.fail(JobError::FellBehind)));
+                }
                 Some(
                     JobEvent::Head { .. }
                     | JobEvent::PageSource(_)
@@ -445,11 +454,7 @@ pub(crate) fn fetch_request(request: &UpstreamRequest) -> FetchRequest {
 }
 
 /// Waits for the response head; a non-2xx head is followed by the failed body.
-async fn wait_head(
-    state: &AppState,
-    conn: ConnId,
-    rx: &mut mpsc::UnboundedReceiver<JobEvent>,
-) -> HeadOutcome {
+async fn wait_head(state: &AppState, conn: ConnId, rx: &mut JobEvents) -> HeadOutcome {
     let mut head: Option<(u16, BTreeMap<String, String>)> = None;
     let mut body = String::new();
     loop {
@@ -499,6 +504,7 @@ async fn wait_head(
                 ));
             }
             Some(JobEvent::TabLost) | None => return HeadOutcome::Lost,
+            Some(JobEvent::Overflowed) => return HeadOutcome::Failed(JobError::FellBehind),
             Some(JobEvent::PageSource(_) | JobEvent::Probe(_) | JobEvent::Action(_)) => {}
         }
     }
@@ -581,6 +587,7 @@ mod tests {
                 504,
             ),
             (JobError::Timeout(TimeoutKind::Total), Outcome::Timeout, 504),
+            (JobError::FellBehind, Outcome::Timeout, 504),
             (
                 upstream(UpstreamError::Challenge),
                 Outcome::Unavailable,
@@ -656,6 +663,10 @@ mod tests {
                 "{err:?}"
             );
         }
+        let behind = ApiError::from(JobError::FellBehind);
+        assert_eq!(behind.code.as_deref(), Some("client_fell_behind"));
+        let capacity = crate::pool::JOB_EVENTS_CAPACITY.to_string();
+        assert!(behind.message.contains(&capacity), "{}", behind.message);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use super::codes;
+use crate::clip::{clip_owned, NAME_CHARS, TEXT_CHARS};
 
 /// A request the client got wrong; becomes a 400 `invalid_request_error`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,14 +20,16 @@ pub struct RequestError {
 }
 
 impl RequestError {
+    /// Message and param are clipped: they may quote what the client sent, and a 1 MB value
+    /// must not come back as a 1 MB error (found by the `requests` fuzz target).
     pub(crate) fn new(
         message: impl Into<String>,
         param: Option<String>,
         code: Option<&str>,
     ) -> Self {
         Self {
-            message: message.into(),
-            param,
+            message: clip_owned(message.into(), TEXT_CHARS),
+            param: param.map(|p| clip_owned(p, NAME_CHARS)),
             code: code.map(str::to_owned),
         }
     }

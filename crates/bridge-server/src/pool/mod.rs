@@ -8,7 +8,7 @@
 //! found in the tab's own route table, so chunk routing does not touch the pool lock.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -46,6 +46,40 @@ pub(crate) enum JobEvent {
     Action(ActionOutcome),
     /// The tab's connection closed.
     TabLost,
+    /// More than [`JOB_EVENTS_CAPACITY`] frames waited for this job: it could not keep up (its
+    /// client stopped reading), so the tab was told to abort it. Made by [`JobEvents::recv`]
+    /// after the frames that fit, never sent by a tab.
+    Overflowed,
+}
+
+/// Frames from a tab that may wait for one job before the job is given up. Bounds what a
+/// stalled answer holds in memory; frames of other jobs of the same tab never wait on it.
+pub(crate) const JOB_EVENTS_CAPACITY: usize = 4096;
+
+/// The receiving end of one job's frames (bounded, see [`JOB_EVENTS_CAPACITY`]).
+#[derive(Debug)]
+pub(crate) struct JobEvents {
+    rx: mpsc::Receiver<JobEvent>,
+    overflowed: Arc<AtomicBool>,
+}
+
+impl JobEvents {
+    /// The next frame; after an overflow, the frames that fit and then one
+    /// [`JobEvent::Overflowed`]. `None` once the route is gone.
+    pub(crate) async fn recv(&mut self) -> Option<JobEvent> {
+        match self.rx.recv().await {
+            Some(ev) => Some(ev),
+            None if self.overflowed.swap(false, Ordering::AcqRel) => Some(JobEvent::Overflowed),
+            None => None,
+        }
+    }
+}
+
+/// Where a tab's reader delivers one job's frames.
+#[derive(Debug)]
+struct Route {
+    tx: mpsc::Sender<JobEvent>,
+    overflowed: Arc<AtomicBool>,
 }
 
 /// What a tab got from a server action: the HTTP status and answer, or why it was not sent.
@@ -76,7 +110,7 @@ pub(crate) struct TabHello {
     pub(crate) late_injection: bool,
 }
 
-type Routes = Arc<Mutex<HashMap<JobId, mpsc::UnboundedSender<JobEvent>>>>;
+type Routes = Arc<Mutex<HashMap<JobId, Route>>>;
 
 /// Lock a mutex, recovering the data if a panicking thread poisoned it.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -137,21 +171,40 @@ impl TabLink {
         }
     }
 
-    /// Delivers a frame from the tab to the job it belongs to. Frames for finished or unknown
-    /// jobs are dropped quietly (returns false).
+    /// Delivers a frame from the tab to the job it belongs to, without waiting. Frames for
+    /// finished or unknown jobs are dropped quietly (returns false). A job whose channel is
+    /// full loses its route and is aborted in the tab: it ends with [`JobEvent::Overflowed`]
+    /// once it has read what it was sent, and the tab's other jobs go on.
     pub(crate) fn route(&self, id: JobId, event: JobEvent) -> bool {
-        let routes = lock(&self.routes);
-        match routes.get(&id) {
-            Some(tx) => tx.send(event).is_ok(),
-            None => false,
+        let mut routes = lock(&self.routes);
+        let Some(route) = routes.get(&id) else {
+            return false;
+        };
+        match route.tx.try_send(event) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if let Some(route) = routes.remove(&id) {
+                    route.overflowed.store(true, Ordering::Release);
+                }
+                drop(routes);
+                tracing::warn!(
+                    conn = self.conn,
+                    job = id.0,
+                    "job fell {JOB_EVENTS_CAPACITY} frames behind its tab; aborted"
+                );
+                self.send(&ServerMessage::Abort { id });
+                false
+            }
         }
     }
 
-    /// Tells every job of this tab that the tab is gone.
+    /// Tells every job of this tab that the tab is gone (a job with a full channel learns it
+    /// from the closed channel).
     pub(crate) fn fail_all(&self) {
         let routes = std::mem::take(&mut *lock(&self.routes));
-        for tx in routes.values() {
-            let _ = tx.send(JobEvent::TabLost);
+        for route in routes.values() {
+            let _ = route.tx.try_send(JobEvent::TabLost);
         }
     }
 }
@@ -660,7 +713,7 @@ impl Lease {
     pub(crate) fn start_job(
         &self,
         make: impl FnOnce(JobId) -> ServerMessage,
-    ) -> (JobGuard, mpsc::UnboundedReceiver<JobEvent>) {
+    ) -> (JobGuard, JobEvents) {
         start_job_on(&self.pool, &self.link, make)
     }
 
@@ -676,12 +729,19 @@ pub(crate) fn start_job_on(
     pool: &TabPool,
     link: &TabLink,
     make: impl FnOnce(JobId) -> ServerMessage,
-) -> (JobGuard, mpsc::UnboundedReceiver<JobEvent>) {
+) -> (JobGuard, JobEvents) {
     let id = pool.next_job_id();
-    let (tx, rx) = mpsc::unbounded_channel();
-    lock(&link.routes).insert(id, tx.clone());
+    let (tx, rx) = mpsc::channel(JOB_EVENTS_CAPACITY);
+    let overflowed = Arc::new(AtomicBool::new(false));
+    lock(&link.routes).insert(
+        id,
+        Route {
+            tx: tx.clone(),
+            overflowed: overflowed.clone(),
+        },
+    );
     if !link.send(&make(id)) {
-        let _ = tx.send(JobEvent::TabLost);
+        let _ = tx.try_send(JobEvent::TabLost);
     }
     (
         JobGuard {
@@ -689,7 +749,7 @@ pub(crate) fn start_job_on(
             id,
             finished: false,
         },
-        rx,
+        JobEvents { rx, overflowed },
     )
 }
 
@@ -917,6 +977,41 @@ mod tests {
         let lease = ready(pool.acquire(None, false));
         let (_guard, mut events) = lease.start_job(|_| ServerMessage::Ping);
         pool.remove_tab(1);
-        assert!(matches!(events.try_recv(), Ok(JobEvent::TabLost)));
+        assert!(matches!(events.rx.try_recv(), Ok(JobEvent::TabLost)));
+    }
+
+    /// Regression (issue 16): the per-job channel was unbounded, so a job that stopped reading
+    /// kept every frame its tab sent.
+    #[tokio::test]
+    async fn a_job_that_falls_behind_is_aborted_and_its_tab_keeps_serving() {
+        let pool = TabPool::new(2, 2);
+        let mut frames = tab(&pool, 1);
+        let lease = ready(pool.acquire(None, false));
+        let (slow_guard, mut slow) = lease.start_job(|_| ServerMessage::Ping);
+        let (guard, mut other) = lease.start_job(|_| ServerMessage::Ping);
+        let link = lease.link.clone();
+        let slow_id = slow_guard.id;
+        let mut delivered = 0;
+        for i in 0..JOB_EVENTS_CAPACITY * 2 {
+            if link.route(slow_id, JobEvent::Chunk(format!("c{i}"))) {
+                delivered += 1;
+            }
+        }
+        assert_eq!(
+            delivered, JOB_EVENTS_CAPACITY,
+            "the channel holds its capacity, no more"
+        );
+        let sent: Vec<String> = std::iter::from_fn(|| frames.try_recv().ok()).collect();
+        let aborts = sent.iter().filter(|f| f.contains("\"abort\"")).count();
+        assert_eq!(aborts, 1, "the tab is told once to stop the job: {sent:?}");
+        // The other job of the same tab is not held up.
+        assert!(link.route(guard.id, JobEvent::Done));
+        assert!(matches!(other.recv().await, Some(JobEvent::Done)));
+        // The slow job reads what fit, then learns why it ends.
+        for _ in 0..JOB_EVENTS_CAPACITY {
+            assert!(matches!(slow.recv().await, Some(JobEvent::Chunk(_))));
+        }
+        assert!(matches!(slow.recv().await, Some(JobEvent::Overflowed)));
+        assert!(slow.recv().await.is_none());
     }
 }
