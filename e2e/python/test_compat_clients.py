@@ -68,9 +68,10 @@ def test_anthropic_unknown_model_is_not_found(claude):
 
 
 def test_responses_create_and_continue(client):
-    first = client.responses.create(
-        model=TEXT_MODEL, instructions="be brief", input="responses first ünïcödé"
-    )
+    # No `instructions`: they are not carried over to a response that names this one as
+    # previous_response_id (OpenAI's rule), so the second request's history would not be the
+    # conversation LMArena holds and the evaluation flow would start a new one.
+    first = client.responses.create(model=TEXT_MODEL, input="responses first ünïcödé")
     assert first.object == "response"
     assert first.status == "completed"
     assert first.output_text.startswith(GREETING)

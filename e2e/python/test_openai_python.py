@@ -1,6 +1,8 @@
 """The official openai Python client against the real browser chain."""
 
 import json
+import time
+import urllib.request
 
 import openai
 import pytest
@@ -58,13 +60,25 @@ def test_models_list(client):
     assert ids == [TEXT_MODEL, "gpt-image-1", "grok-4-search"]
 
 
-def test_rate_limit_raises_rate_limit_error(client):
+def tab_states(stack):
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack['serverPort']}/status") as res:
+        return [t["state"] for t in json.load(res)["tabs"]]
+
+
+def test_rate_limit_raises_rate_limit_error(client, stack):
     with pytest.raises(openai.RateLimitError) as info:
         client.chat.completions.create(
             model=TEXT_MODEL, messages=[{"role": "user", "content": "[scenario:rate_limit]"}]
         )
     assert info.value.status_code == 429
     assert info.value.response.headers["retry-after"] == "7"
+    # The tab now cools down for those 7 s; the next tests start after it (a request that
+    # waits for a tab gets its SSE head early, so a later error would be an SSE event).
+    assert tab_states(stack) == ["cooling_down"]
+    deadline = time.monotonic() + 15
+    while tab_states(stack) != ["ready"]:
+        assert time.monotonic() < deadline, tab_states(stack)
+        time.sleep(0.2)
 
 
 def test_unknown_model_raises_not_found(client):
