@@ -122,7 +122,7 @@ describe('today\'s arena.ai: what a new user survives (default config, real brow
       // [scenario, status, code, message]
       ['prompt_failed', 429, 'upstream_prompt_failed', /quota.*reCAPTCHA.*too large/],
       ['models_not_found', 404, 'model_unavailable_upstream', /does not offer this model/],
-      ['login_required', 502, 'upstream_login_required', /log in to arena\.ai/],
+      ['login_required', 502, 'upstream_login_required', /log in to arena\.ai in the browser of tab #\d+\./],
       ['arena_error', 502, 'upstream_inband_error', /hasArenaError/],
     ];
     for (const [scenario, status, code, message] of rows) {
