@@ -30,6 +30,17 @@ function client(stack, extra = {}) {
   return new OpenAI({ baseURL: stack.baseUrl, apiKey: 'unused', maxRetries: 0, ...extra });
 }
 
+/** Polls /status until no tab is in a rate-limit cooldown (the fake's is 7 s). */
+async function waitUntilNoTabCoolsDown(stack, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { tabs } = await stack.status();
+    if (!tabs.some((t) => t.state === 'cooling_down')) return;
+    if (Date.now() > deadline) throw new Error(`a tab still cools down: ${JSON.stringify(tabs)}`);
+    await new Promise((resolve) => { setTimeout(resolve, 200); });
+  }
+}
+
 describe('retry flow through the real browser chain', () => {
   let stack;
   before(async () => { stack = await startStack({ flow: 'retry', tabs: 1 }); });
@@ -158,6 +169,9 @@ describe('retry flow through the real browser chain', () => {
             return true;
           },
         );
+        // A rate limit cools the tab down for its Retry-After; a request meanwhile would wait
+        // in the queue (its SSE head sent early) instead of meeting the scenario's status.
+        await waitUntilNoTabCoolsDown(stack);
       }
     });
   }
