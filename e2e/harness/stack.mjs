@@ -3,7 +3,7 @@
 //
 // Used by the node tests directly (`startStack()`), and by the Python client tests through
 // the command line: `node harness/stack.mjs [--flow evaluation] [--api-key K]` prints one JSON
-// line `{"baseUrl", "serverPort", "fakePort"}` once a tab is connected, and tears everything
+// line `{"baseUrl", "serverPort", "fakePort", "fakeCertPem"}` once a tab is connected, and tears everything
 // down when its stdin closes.
 
 import { spawn } from 'node:child_process';
@@ -154,7 +154,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
     return i >= 0 ? args[i + 1] : null;
   };
   const stack = await startStack({ flow: opt('--flow'), apiKey: opt('--api-key') });
-  process.stdout.write(`${JSON.stringify({ baseUrl: stack.baseUrl, serverPort: stack.port, fakePort: stack.fake.port, fakeCertPem: stack.fake.certPem })}\n`);
+  process.stdout.write(`${JSON.stringify({
+    baseUrl: stack.baseUrl, serverPort: stack.port, fakePort: stack.fake.port, fakeCertPem: stack.fake.certPem,
+  })}\n`);
   process.stdin.resume();
   const stop = async () => { await stack.stop(); process.exit(0); };
   process.stdin.on('end', stop);

@@ -68,22 +68,17 @@ def test_anthropic_unknown_model_is_not_found(claude):
 
 
 def test_responses_create_and_continue(client):
-    first = client.responses.create(
-        model=TEXT_MODEL, instructions="be brief", input="responses first ünïcödé"
-    )
+    # No `instructions`: they are not carried over to a response that names this one as
+    # previous_response_id (OpenAI's rule), so the second request's history would not be the
+    # conversation LMArena holds and the evaluation flow would start a new one.
+    first = client.responses.create(model=TEXT_MODEL, input="responses first ünïcödé")
     assert first.object == "response"
     assert first.status == "completed"
     assert first.output_text.startswith(GREETING)
     assert "responses first ünïcödé" in first.output_text
     assert first.usage.output_tokens > 0
-    # As with OpenAI, instructions are not carried over from the previous response: the
-    # client sends them again, and the history (instructions included) is the one the first
-    # conversation was created with.
     second = client.responses.create(
-        model=TEXT_MODEL,
-        instructions="be brief",
-        input="responses second",
-        previous_response_id=first.id,
+        model=TEXT_MODEL, input="responses second", previous_response_id=first.id
     )
     assert second.previous_response_id == first.id
     assert second.status == "completed"

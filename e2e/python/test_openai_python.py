@@ -60,29 +60,25 @@ def test_models_list(client):
     assert ids == [TEXT_MODEL, "gpt-image-1", "grok-4-search"]
 
 
-def test_rate_limit_raises_rate_limit_error(client):
+def tab_states(stack):
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack['serverPort']}/status") as res:
+        return [t["state"] for t in json.load(res)["tabs"]]
+
+
+def test_rate_limit_raises_rate_limit_error(client, stack):
     with pytest.raises(openai.RateLimitError) as info:
         client.chat.completions.create(
             model=TEXT_MODEL, messages=[{"role": "user", "content": "[scenario:rate_limit]"}]
         )
     assert info.value.status_code == 429
     assert info.value.response.headers["retry-after"] == "7"
-    # The 429 cooled the tab down for 7 s; the next tests want a tab that answers at once
-    # (a stream that has to wait is answered 200 first, its error then comes in the stream).
-    wait_until_no_tab_cools_down(client)
-
-
-def wait_until_no_tab_cools_down(client, timeout=15.0):
-    status_url = str(client.base_url).rstrip("/").removesuffix("/v1") + "/status"
-    deadline = time.monotonic() + timeout
-    states = []
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(status_url) as res:
-            states = [t.get("state") for t in json.load(res)["tabs"]]
-        if states and "cooling_down" not in states:
-            return
+    # The tab now cools down for those 7 s; the next tests start after it (a request that
+    # waits for a tab gets its SSE head early, so a later error would be an SSE event).
+    assert tab_states(stack) == ["cooling_down"]
+    deadline = time.monotonic() + 15
+    while tab_states(stack) != ["ready"]:
+        assert time.monotonic() < deadline, tab_states(stack)
         time.sleep(0.2)
-    raise AssertionError(f"tabs still cooling down: {states}")
 
 
 def test_unknown_model_raises_not_found(client):

@@ -9,6 +9,7 @@ use bridge_core::arena::stream::UpstreamError;
 use bridge_core::models::ResolveError;
 use bridge_core::openai::{ErrorBody, ErrorDetail, RequestError};
 
+use crate::pool::ConnId;
 use crate::pool::JOB_EVENTS_CAPACITY;
 use crate::relay::{JobError, TimeoutKind};
 
@@ -181,8 +182,9 @@ impl ApiError {
         format!("data: {json}\n\n")
     }
 
-    /// Maps a classified upstream failure to what the client gets (README error table).
-    pub(crate) fn from_upstream(err: &UpstreamError) -> Self {
+    /// Maps a classified upstream failure to what the client gets (README error table);
+    /// `tab` is the tab that got it, named where the advice is about that tab.
+    pub(crate) fn from_upstream(err: &UpstreamError, tab: Option<ConnId>) -> Self {
         match err {
             UpstreamError::Challenge => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -225,7 +227,8 @@ impl ApiError {
             .with_param("model"),
             UpstreamError::LoginRequired { status, message } => Self::bad_gateway(format!(
                 "LMArena answered {status}: {message}. The tab is not logged in: log in to \
-                 arena.ai in the browser of that tab."
+                 arena.ai in the browser of {}.",
+                tab.map_or_else(|| "that tab".to_owned(), |n| format!("tab #{n}"))
             ))
             .with_code("upstream_login_required"),
             UpstreamError::ConversationCannotContinue { message } => Self::bad_gateway(format!(
@@ -268,7 +271,7 @@ impl From<JobError> for ApiError {
         match e {
             JobError::NoTab { custom_url } => Self::no_tab(custom_url.as_deref()),
             JobError::AllChallenged => {
-                Self::from_upstream(&UpstreamError::Challenge).with_retry_after(30)
+                Self::from_upstream(&UpstreamError::Challenge, None).with_retry_after(30)
             }
             JobError::QueueFull { retry_after } => Self::queue_full(retry_after),
             JobError::QueueTimeout { retry_after } => Self::queue_timeout(retry_after),
@@ -303,7 +306,7 @@ impl From<JobError> for ApiError {
             JobError::Timeout(TimeoutKind::Total) => {
                 Self::timeout("The answer took longer than total_timeout_seconds.")
             }
-            JobError::Upstream { error, .. } => Self::from_upstream(&error),
+            JobError::Upstream { error, tab } => Self::from_upstream(&error, tab),
             JobError::TabFailed { message } => Self::bad_gateway(format!(
                 "The LMArena tab could not complete the request: {message}"
             )),

@@ -81,9 +81,11 @@ pub(crate) enum JobError {
         waited_secs: u64,
     },
     Timeout(TimeoutKind),
-    /// LMArena answered a non-2xx status, classified by core.
+    /// LMArena answered a non-2xx status, classified by core; `tab` is the tab that asked
+    /// (named in the advice, e.g. which tab must log in).
     Upstream {
         error: UpstreamError,
+        tab: Option<ConnId>,
     },
     /// The tab could not complete the fetch (network error, no status).
     TabFailed {
@@ -536,7 +538,10 @@ fn upstream_failure(
         tracing::warn!(conn, secs, "LMArena rate limit; the tab cools down");
         state.pool().cool_down(conn, *secs);
     }
-    JobError::Upstream { error: err }
+    JobError::Upstream {
+        error: err,
+        tab: Some(conn),
+    }
 }
 
 fn truncate(body: &str) -> &str {
@@ -556,7 +561,7 @@ mod tests {
     use crate::error::ApiError;
 
     fn upstream(error: UpstreamError) -> JobError {
-        JobError::Upstream { error }
+        JobError::Upstream { error, tab: None }
     }
 
     /// The outcome of each variant, and the status the client gets for it.

@@ -64,7 +64,7 @@ fn rows() -> Vec<Row> {
             status: 502,
             code: Some("upstream_login_required"),
             retry_after: None,
-            message_contains: "log in to arena.ai",
+            message_contains: "log in to arena.ai in the browser of tab #1.",
         },
         Row {
             name: "400 battle turn",

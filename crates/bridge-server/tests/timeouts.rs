@@ -62,3 +62,33 @@ async fn total_timeout_is_enforced() {
         .unwrap()
         .contains("total_timeout_seconds"));
 }
+
+/// 2026 (UPSTREAM.md §7): during long thinking LMArena sends only `a2:[{"type":"heartbeat"}]`
+/// lines. They keep the idle timeout from firing, add nothing to the answer and are not
+/// counted as unknown lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_lines_keep_the_idle_timeout_from_firing() {
+    let server = TestServer::start(&base_config(",\n  \"stream_response_timeout_seconds\": 1"));
+    let heartbeat = "a2:[{\"type\":\"heartbeat\"}]\n".to_owned();
+    // Eight pauses of 400 ms: the answer takes about three idle timeouts.
+    let mut chunks = vec![heartbeat; 6];
+    chunks.push("a0:\"still here\"\n".to_owned());
+    chunks.push("ad:{\"finishReason\":\"stop\"}\n".to_owned());
+    let _tab = server
+        .tab(move |_| Reply::Stream {
+            status: 200,
+            headers: Default::default(),
+            chunks: chunks.clone(),
+            delay: std::time::Duration::from_millis(400),
+        })
+        .await;
+    let res = chat(&server, "text-model", "think long", false).await;
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "still here");
+    let res = chat(&server, "text-model", "think long", true).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(sse_content(&res.text().await.unwrap()), "still here");
+    let status = get_json(&server.url("/status")).await;
+    assert_eq!(status["unknown_line_types"], serde_json::json!({}));
+}

@@ -160,18 +160,21 @@ mod tests {
     #[test]
     fn a_continuation_is_rejected_by_a_battle_turn_a_refused_mode_401_403_404_not_a_token() {
         let battle = JobError::Upstream {
+            tab: None,
             error: UpstreamError::ConversationCannotContinue {
                 message: "expected a BATTLE turn".into(),
             },
         };
         assert!(continuation_rejected(&battle));
         let mode = JobError::Upstream {
+            tab: None,
             error: UpstreamError::DirectModeRefused {
                 message: "'direct' mode is not allowed".into(),
             },
         };
         assert!(continuation_rejected(&mode));
         let login = JobError::Upstream {
+            tab: None,
             error: UpstreamError::LoginRequired {
                 status: 401,
                 message: "User not found".into(),
@@ -179,6 +182,7 @@ mod tests {
         };
         assert!(!continuation_rejected(&login));
         let rejected = JobError::Upstream {
+            tab: None,
             error: UpstreamError::Rejected {
                 status: 400,
                 message: "moderation".into(),
@@ -186,6 +190,7 @@ mod tests {
         };
         assert!(!continuation_rejected(&rejected));
         let unauthorized = |status| JobError::Upstream {
+            tab: None,
             error: UpstreamError::Unauthorized {
                 status,
                 message: "gone".into(),
@@ -194,6 +199,7 @@ mod tests {
         assert!(continuation_rejected(&unauthorized(401)));
         assert!(continuation_rejected(&unauthorized(403)));
         let not_found = JobError::Upstream {
+            tab: None,
             error: UpstreamError::Server {
                 status: 404,
                 message: "no such evaluation".into(),
@@ -201,12 +207,14 @@ mod tests {
         };
         assert!(continuation_rejected(&not_found));
         let token = JobError::Upstream {
+            tab: None,
             error: UpstreamError::Recaptcha {
                 message: "recaptcha validation failed".into(),
             },
         };
         assert!(!continuation_rejected(&token));
         let server = JobError::Upstream {
+            tab: None,
             error: UpstreamError::Server {
                 status: 500,
                 message: "boom".into(),

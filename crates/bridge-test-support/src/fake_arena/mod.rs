@@ -14,9 +14,10 @@
 //! the last user message, written in awkward pieces (inside UTF-8 characters and JSON escapes)
 //! with small delays. Everything it receives is recorded for inspection.
 //!
-//! Modules: `page` (models, page, reCAPTCHA stub), `scenario` (markers, transcripts, write
-//! splitting), `validate` (body checks), `state` (records and counters), `tls`, `server`
-//! (routing and the `/__fake/*` control endpoints).
+//! Modules: `page` (models, page, reCAPTCHA stub), `shipped` (the models of the shipped
+//! `config/models.json`, also accepted), `scenario` (markers, transcripts, write splitting),
+//! `validate` (body checks), `state` (records and counters), `tls`, `server` (routing and the
+//! `/__fake/*` control endpoints).
 //!
 //! Endpoints: `GET /` (any non-API GET) the page (`?recaptcha=0`: without reCAPTCHA);
 //! `PUT /nextjs-api/stream/retry-evaluation-session-message/{session}/messages/{message}` (also
@@ -34,6 +35,7 @@ mod catalog;
 mod page;
 mod scenario;
 mod server;
+mod shipped;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -64,6 +66,7 @@ pub use server::{
     REDIRECTED_HOST, REDIRECT_TARGET_HOST, RETRY_PATH_PREFIXES, RETRY_RECAPTCHA_ACTION,
     STOP_PREFIX,
 };
+pub use shipped::shipped_models;
 pub use state::{FakeStats, RecordedRequest};
 pub use tls::CERT_HOST_NAMES;
 

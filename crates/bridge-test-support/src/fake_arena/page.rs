@@ -87,8 +87,12 @@ pub const RECAPTCHA_MINT_PATH: &str = "/recaptcha/enterprise/mint";
 /// Path of the generated image the image scenario points to.
 pub const FAKE_IMAGE_PATH: &str = "/fake-images/cat.png";
 
+/// A model of the page, or of the shipped `config/models.json` (see [`super::shipped`]).
 pub(crate) fn find_model(id: &str) -> Option<&'static FakeModel> {
-    FAKE_MODELS.iter().find(|m| m.id == id)
+    FAKE_MODELS
+        .iter()
+        .find(|m| m.id == id)
+        .or_else(|| super::shipped::find_shipped_model(id))
 }
 
 fn json_str(s: &str) -> String {
