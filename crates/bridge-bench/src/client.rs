@@ -424,6 +424,8 @@ pub(crate) struct Held {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Streams that got their first delta.
     pub open: usize,
+    /// Each open stream's time from its request to its first delta.
+    pub open_times: Latencies,
     pub errors: Vec<String>,
 }
 
@@ -453,11 +455,12 @@ pub(crate) async fn hold_streams(
                 release,
                 tasks: Vec::new(),
                 open: 0,
+                open_times: Latencies::new(),
                 errors: vec![format!("bad URL {url}: {e}")],
             }
         }
     };
-    let (ready_tx, mut ready_rx) = mpsc::channel::<Result<(), String>>(count.max(1));
+    let (ready_tx, mut ready_rx) = mpsc::channel::<Result<Duration, String>>(count.max(1));
     let body = request_body(true, false);
     let tasks = (0..count)
         .map(|_| {
@@ -467,10 +470,11 @@ pub(crate) async fn hold_streams(
             let ready = ready_tx.clone();
             let mut release = release_rx.clone();
             tokio::spawn(async move {
+                let sent = Instant::now();
                 let opened = open_one(&client, url, body).await;
                 let stream = match opened {
                     Ok(s) => {
-                        let _ = ready.send(Ok(())).await;
+                        let _ = ready.send(Ok(sent.elapsed())).await;
                         s
                     }
                     Err(e) => {
@@ -489,11 +493,15 @@ pub(crate) async fn hold_streams(
         .collect();
     drop(ready_tx);
     let mut open = 0;
+    let mut open_times = Latencies::new();
     let mut errors = Vec::new();
     let deadline = Instant::now() + timeout;
     while open + errors.len() < count {
         match tokio::time::timeout_at(deadline, ready_rx.recv()).await {
-            Ok(Some(Ok(()))) => open += 1,
+            Ok(Some(Ok(took))) => {
+                open += 1;
+                open_times.record(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
+            }
             Ok(Some(Err(e))) => errors.push(e),
             Ok(None) => break,
             Err(_) => {
@@ -510,6 +518,7 @@ pub(crate) async fn hold_streams(
         release,
         tasks,
         open,
+        open_times,
         errors,
     }
 }

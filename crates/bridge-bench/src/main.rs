@@ -14,12 +14,14 @@
 //! - [`cpu`]: CPU time of the server and of the bench's threads.
 //! - [`run`]: the measurements.
 //! - [`report`]: printing and the targets.
+//! - [`scale`]: the scale run (many open streams) and the soak run (RSS over a long load).
 
 mod baseline;
 mod client;
 mod cpu;
 mod report;
 mod run;
+mod scale;
 mod server;
 mod stamp;
 mod stats;
@@ -98,6 +100,47 @@ struct Args {
     /// filled by that many answered requests.
     #[arg(long, default_value_t = 0)]
     conversations: usize,
+    /// Scale mode: open this many streams at once over the K tabs and hold them (RSS, CPU,
+    /// time to open). The soft file-descriptor limit is raised to the hard one first. Only
+    /// the scale (and soak) runs happen.
+    #[arg(long, default_value_t = 0)]
+    scale: usize,
+    /// Soak mode: seconds of steady load by the first C clients against one server, sampling
+    /// its RSS and CPU; pace it with --gap-ms. Only the soak (and scale) runs happen.
+    #[arg(long, default_value_t = 0.0)]
+    soak: f64,
+    /// Seconds between soak samples.
+    #[arg(long, default_value_t = 10.0)]
+    soak_every: f64,
+    /// Seconds of the soak run before RSS must stay flat.
+    #[arg(long, default_value_t = 60.0)]
+    soak_warmup: f64,
+}
+
+/// The scale and soak modes.
+async fn long_runs(
+    plan: &run::Plan,
+    streams: usize,
+    soak: scale::SoakSpec,
+    clock: stamp::Clock,
+) -> anyhow::Result<()> {
+    println!("bridge-bench: machine {}", report::machine());
+    let mut errors = 0;
+    if streams > 0 {
+        let limit = scale::raise_file_limit(streams)?;
+        let result = scale::scale_run(plan, streams, limit, clock).await?;
+        print!("{}", result.render());
+        errors += streams.saturating_sub(result.open) as u64;
+    }
+    if !soak.duration.is_zero() {
+        let result = scale::soak_run(plan, soak, clock).await?;
+        print!("{}", result.render());
+        errors += result.errors();
+    }
+    if errors > 0 {
+        bail!("{errors} errors: the relay must answer every request correctly");
+    }
+    Ok(())
 }
 
 fn parse_flow(value: &str) -> Result<UpstreamFlow, String> {
@@ -145,6 +188,16 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let clock = stamp::Clock::new();
+    let soak = seconds(args.soak, "soak")?;
+    if args.scale > 0 || !soak.is_zero() {
+        let spec = scale::SoakSpec {
+            duration: soak,
+            every: seconds(args.soak_every, "soak-every")?.max(Duration::from_millis(100)),
+            warmup: seconds(args.soak_warmup, "soak-warmup")?,
+            concurrency: plan.concurrency[0],
+        };
+        return long_runs(&plan, args.scale, spec, clock).await;
+    }
     let starts_ms = run::measure_starts(&plan).await?;
     let levels = run::load_runs(&plan, clock).await?;
     let mut memory = Vec::new();

@@ -71,7 +71,7 @@ impl Plan {
         Ok(())
     }
 
-    fn shape(&self, sessions: usize) -> Shape {
+    pub(crate) fn shape(&self, sessions: usize) -> Shape {
         Shape {
             sessions,
             extra_models: self.models,
@@ -166,7 +166,7 @@ pub(crate) async fn measure_starts(plan: &Plan) -> anyhow::Result<Vec<f64>> {
     Ok(times)
 }
 
-async fn start_server(plan: &Plan, shape: Shape) -> anyhow::Result<ServerProcess> {
+pub(crate) async fn start_server(plan: &Plan, shape: Shape) -> anyhow::Result<ServerProcess> {
     let bin = plan.server.clone();
     let log = plan.server_log.clone();
     let (server, _) = tokio::task::spawn_blocking(move || ServerProcess::start(&bin, shape, &log))
@@ -175,7 +175,12 @@ async fn start_server(plan: &Plan, shape: Shape) -> anyhow::Result<ServerProcess
     Ok(server)
 }
 
-fn spec(plan: &Plan, base_url: &str, concurrency: usize, duration: Duration) -> LoadSpec {
+pub(crate) fn spec(
+    plan: &Plan,
+    base_url: &str,
+    concurrency: usize,
+    duration: Duration,
+) -> LoadSpec {
     LoadSpec {
         url: format!("{base_url}{CHAT_PATH}"),
         stream: plan.stream,
@@ -222,20 +227,17 @@ fn add(total: &mut Side, slice: Side) {
     total.client_cpu_ns += slice.client_cpu_ns;
 }
 
-/// One run at `concurrency` on a fresh server with `plan.tabs` fake tabs: a warm-up of each
-/// side, then relay and baseline in alternating slices of about `plan.slice`, so a change in
-/// the machine's other load hits both sides alike.
-pub(crate) async fn load_run(
+/// A fresh server for a load at `concurrency`, with `plan.tabs` fake tabs that answer in full.
+pub(crate) async fn loaded_server(
     plan: &Plan,
     concurrency: usize,
-    baseline: Option<&Baseline>,
     clock: Clock,
-) -> anyhow::Result<RunPair> {
+) -> anyhow::Result<(ServerProcess, tab::Tabs)> {
     let sessions = plan
         .sessions
         .unwrap_or(MIN_POOL_SESSIONS.max(concurrency * POOL_SESSIONS_PER_CLIENT));
     let server = start_server(plan, plan.shape(sessions)).await?;
-    let _tabs = tab::connect(
+    let tabs = tab::connect(
         server.port,
         plan.tabs,
         Behavior::Burst {
@@ -251,6 +253,19 @@ pub(crate) async fn load_run(
             server.log_tail()
         )
     })?;
+    Ok((server, tabs))
+}
+
+/// One run at `concurrency` on a fresh server with `plan.tabs` fake tabs: a warm-up of each
+/// side, then relay and baseline in alternating slices of about `plan.slice`, so a change in
+/// the machine's other load hits both sides alike.
+pub(crate) async fn load_run(
+    plan: &Plan,
+    concurrency: usize,
+    baseline: Option<&Baseline>,
+    clock: Clock,
+) -> anyhow::Result<RunPair> {
+    let (server, _tabs) = loaded_server(plan, concurrency, clock).await?;
     let relay_http = client::http_client(concurrency)?;
     let base_http = client::http_client(concurrency)?;
     let relay_url = server.base_url();

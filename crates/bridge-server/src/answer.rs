@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use bridge_core::arena::stream::StreamEvent;
 use bridge_core::openai::{ChatCompletion, Choice, ResponseMessage, ToolCallOut};
+use bytes::BytesMut;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
@@ -17,7 +18,7 @@ use crate::error::ApiError;
 use crate::output::{ChoiceRenderer, ChunkWriter, Rendered, SSE_DONE, SSE_KEEPALIVE};
 use crate::pool::ConnId;
 use crate::relay::JobError;
-use crate::request::{JobMsg, EVENTS_CAPACITY};
+use crate::request::{JobMsg, Started, EVENTS_CAPACITY};
 use crate::state::AppState;
 use crate::stats::{Outcome, RequestTrack};
 
@@ -95,10 +96,11 @@ pub(crate) struct StreamAnswer {
     pub(crate) head: oneshot::Receiver<Result<Option<ConnId>, ApiError>>,
 }
 
-/// Spawns the answer task of a streaming request in the caller's span.
+/// Spawns the answer task of a streaming request in the caller's span; a lone job runs in
+/// the same task.
 pub(crate) fn stream(
     state: &AppState,
-    events: mpsc::Receiver<(usize, JobMsg)>,
+    started: Started,
     observer: Observer,
     writer: ChunkWriter,
     emulation: Arc<Emulation>,
@@ -108,13 +110,14 @@ pub(crate) fn stream(
     let (head_tx, head) = oneshot::channel();
     let task = stream_answer(
         state.clone(),
-        events,
+        started.events,
         observer,
         writer,
         (emulation, include_usage),
         tx,
         head_tx,
     );
+    let task = Started::alongside(started.inline, task);
     actix_web::rt::spawn(task.in_current_span());
     StreamAnswer { body, head }
 }
@@ -153,20 +156,158 @@ impl Choices {
     }
 }
 
+/// Most bytes of SSE events gathered into one write to the client: the events that are
+/// ready when the answer task wakes go out together, up to this much.
+const COALESCE_BYTES: usize = 16 * 1024;
+
+/// What the stream does after one job message.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// Go on reading.
+    Go,
+    /// Every choice ended.
+    AllEnded,
+    /// Write what is gathered (an error event and `[DONE]`) and end.
+    Finish,
+    /// End without writing: the handler no longer waits for the answer.
+    Abandon,
+}
+
+/// The rendering side of a streamed answer: everything but the channels and timers.
+struct StreamState {
+    observer: Observer,
+    writer: ChunkWriter,
+    choices: Choices,
+    head_tx: Option<oneshot::Sender<Result<Option<ConnId>, ApiError>>>,
+    tab: Option<ConnId>,
+}
+
+impl StreamState {
+    /// Sends the head decision (the answer starts) if it was not sent yet; false when the
+    /// handler no longer waits for it.
+    fn start_answer(&mut self) -> bool {
+        match self.head_tx.take() {
+            Some(h) => h.send(Ok(self.tab)).is_ok(),
+            None => true,
+        }
+    }
+
+    /// Handles one job message, appending the SSE events it makes to `out`.
+    fn handle(&mut self, index: usize, msg: JobMsg, out: &mut BytesMut) -> Step {
+        // A choice cut short by the emulation ignores the rest of its upstream answer.
+        if self.choices.open(index).is_none() && !matches!(msg, JobMsg::Queued | JobMsg::Started(_))
+        {
+            return Step::Go;
+        }
+        if !matches!(msg, JobMsg::End) {
+            self.observer.see(&msg);
+        }
+        match msg {
+            JobMsg::Queued => {
+                if let Some(h) = self.head_tx.take() {
+                    let _ = h.send(Ok(None));
+                }
+                Step::Go
+            }
+            JobMsg::Started(conn) => {
+                self.tab.get_or_insert(conn);
+                Step::Go
+            }
+            JobMsg::Event(ev) => {
+                if !self.start_answer() {
+                    return Step::Abandon;
+                }
+                let Some(r) = self.choices.open(index) else {
+                    return Step::Go;
+                };
+                let rendered = r.render(ev);
+                let cut = r.cut().is_some();
+                self.writer.delta(index, rendered, out);
+                if cut {
+                    self.observer.see(&JobMsg::End);
+                    return self.end_choice(index, out);
+                }
+                Step::Go
+            }
+            JobMsg::End => {
+                if !self.start_answer() {
+                    return Step::Abandon;
+                }
+                let verdict = self.choices.open(index).map(|r| {
+                    let closing = r.close();
+                    (closing, r.check_format())
+                });
+                if let Some((closing, verdict)) = verdict {
+                    self.writer.delta(index, closing, out);
+                    if let Err(why) = verdict {
+                        // The text is already out: the violation ends the stream as an error
+                        // event instead of a finish chunk.
+                        let err = ApiError::format_violation(&why);
+                        self.observer.violated(&err);
+                        tracing::warn!("streamed answer broke response_format: {why}");
+                        error_tail(&err, out);
+                        return Step::Finish;
+                    }
+                }
+                self.observer.see(&JobMsg::End);
+                self.end_choice(index, out)
+            }
+            JobMsg::Failed(err) => {
+                let err = self.observer.fail(*err);
+                if let Some(h) = self.head_tx.take() {
+                    let _ = h.send(Err(err));
+                    return Step::Abandon;
+                }
+                tracing::warn!(
+                    status = err.status.as_u16(),
+                    "answer failed after the stream started: {}",
+                    err.message
+                );
+                error_tail(&err, out);
+                Step::Finish
+            }
+        }
+    }
+
+    /// Appends the finish chunk of a choice and marks it ended.
+    fn end_choice(&mut self, index: usize, out: &mut BytesMut) -> Step {
+        if let Some(r) = self.choices.open(index) {
+            let reason = r.finish_reason();
+            self.writer.finish(index, reason, out);
+        }
+        if self.choices.end(index) {
+            Step::AllEnded
+        } else {
+            Step::Go
+        }
+    }
+}
+
+/// Appends an error event and `[DONE]`: how a stream that already started ends in error.
+fn error_tail(err: &ApiError, out: &mut BytesMut) {
+    out.extend_from_slice(err.sse_event().as_bytes());
+    out.extend_from_slice(SSE_DONE.as_bytes());
+}
+
 /// Streams the answer as SSE. The HTTP status is decided at the first upstream event (or
-/// when the request has to queue), so early failures are real HTTP errors.
+/// when the request has to queue), so early failures are real HTTP errors. The events of all
+/// job messages ready at one wake-up go to the client in one write.
 async fn stream_answer(
     state: AppState,
     mut events: mpsc::Receiver<(usize, JobMsg)>,
-    mut observer: Observer,
-    mut writer: ChunkWriter,
+    observer: Observer,
+    writer: ChunkWriter,
     (emulation, include_usage): (Arc<Emulation>, bool),
     tx: mpsc::Sender<bytes::Bytes>,
     head_tx: oneshot::Sender<Result<Option<ConnId>, ApiError>>,
 ) {
-    let mut choices = Choices::new(&state, writer.choices(), &emulation);
-    let mut head_tx = Some(head_tx);
-    let mut tab: Option<ConnId> = None;
+    let mut st = StreamState {
+        choices: Choices::new(&state, writer.choices(), &emulation),
+        observer,
+        writer,
+        head_tx: Some(head_tx),
+        tab: None,
+    };
     let keepalive_every = state.options().keepalive_interval;
     let mut keepalive = tokio::time::interval_at(
         tokio::time::Instant::now() + keepalive_every,
@@ -177,112 +318,55 @@ async fn stream_answer(
     // timeout, or at shutdown, and the request ends (its jobs abort, the slot comes free).
     let idle = std::time::Duration::from_secs(state.config().stream_response_timeout_seconds);
     let stopping = state.shutdown_signal();
-    let send = |b: bytes::Bytes| deliver(&tx, b, idle, stopping.clone());
+    let send = |b: bytes::Bytes| deliver(&tx, b, idle, &stopping);
+    // Reused from write to write: a frozen write shares it until the HTTP writer drops it.
+    let mut out = BytesMut::new();
     let mut all_ended = false;
 
     while !all_ended {
         tokio::select! {
             msg = events.recv() => {
-                let Some((index, msg)) = msg else { break };
-                // A choice cut short by the emulation ignores the rest of its upstream answer.
-                if choices.open(index).is_none() && !matches!(msg, JobMsg::Queued | JobMsg::Started(_)) {
-                    continue;
+                let Some(mut next) = msg else { break };
+                let step = loop {
+                    let (index, msg) = next;
+                    let step = st.handle(index, msg, &mut out);
+                    if step != Step::Go || out.len() >= COALESCE_BYTES {
+                        break step;
+                    }
+                    match events.try_recv() {
+                        Ok(m) => next = m,
+                        Err(_) => break Step::Go,
+                    }
+                };
+                if step == Step::Abandon {
+                    return;
                 }
-                if !matches!(msg, JobMsg::End) {
-                    observer.see(&msg);
-                }
-                match msg {
-                    JobMsg::Queued => {
-                        if let Some(h) = head_tx.take() {
-                            let _ = h.send(Ok(None));
-                        }
-                    }
-                    JobMsg::Started(conn) => {
-                        tab.get_or_insert(conn);
-                    }
-                    JobMsg::Event(ev) => {
-                        if let Some(h) = head_tx.take() {
-                            if h.send(Ok(tab)).is_err() {
-                                return;
-                            }
-                        }
-                        let Some(r) = choices.open(index) else { continue };
-                        let rendered = r.render(ev);
-                        let cut = r.cut().is_some();
-                        if let Some(frame) = writer.delta(index, rendered) {
-                            if send(frame).await.is_err() {
-                                return;
-                            }
-                            keepalive.reset();
-                        }
-                        if cut {
-                            observer.see(&JobMsg::End);
-                            match end_choice(&mut choices, &mut writer, index, &send).await {
-                                Ok(last) => all_ended = last,
-                                Err(()) => return,
-                            }
-                        }
-                    }
-                    JobMsg::End => {
-                        if let Some(h) = head_tx.take() {
-                            if h.send(Ok(tab)).is_err() {
-                                return;
-                            }
-                        }
-                        let verdict = choices.open(index).map(|r| {
-                            let closing = r.close();
-                            (closing, r.check_format())
-                        });
-                        if let Some((closing, verdict)) = verdict {
-                            if let Some(frame) = writer.delta(index, closing) {
-                                if send(frame).await.is_err() {
-                                    return;
-                                }
-                            }
-                            if let Err(why) = verdict {
-                                // The text is already out: the violation ends the stream as
-                                // an error event instead of a finish chunk.
-                                let err = ApiError::format_violation(&why);
-                                observer.violated(&err);
-                                tracing::warn!("streamed answer broke response_format: {why}");
-                                let _ = send(bytes::Bytes::from(err.sse_event())).await;
-                                let _ = send(bytes::Bytes::from_static(SSE_DONE.as_bytes())).await;
-                                return;
-                            }
-                        }
-                        observer.see(&JobMsg::End);
-                        match end_choice(&mut choices, &mut writer, index, &send).await {
-                            Ok(last) => all_ended = last,
-                            Err(()) => return,
-                        }
-                    }
-                    JobMsg::Failed(err) => {
-                        let err = observer.fail(*err);
-                        if let Some(h) = head_tx.take() {
-                            let _ = h.send(Err(err));
-                            return;
-                        }
-                        tracing::warn!(status = err.status.as_u16(), "answer failed after the stream started: {}", err.message);
-                        let _ = send(bytes::Bytes::from(err.sse_event())).await;
-                        let _ = send(bytes::Bytes::from_static(SSE_DONE.as_bytes())).await;
+                if !out.is_empty() {
+                    if send(out.split().freeze()).await.is_err() {
                         return;
                     }
+                    keepalive.reset();
+                }
+                match step {
+                    Step::Finish => return,
+                    Step::AllEnded => all_ended = true,
+                    Step::Go | Step::Abandon => {}
                 }
             }
             // Comments while nothing else is written: clients and proxies keep the
             // connection, and a client that went away is noticed at the next write.
-            _ = keepalive.tick(), if head_tx.is_none() => {
+            _ = keepalive.tick(), if st.head_tx.is_none() => {
                 if send(bytes::Bytes::from_static(SSE_KEEPALIVE.as_bytes())).await.is_err() {
                     return;
                 }
             }
             _ = shutdown.wait_for(|v| *v) => {
                 let err = ApiError::from(JobError::ShuttingDown);
-                match head_tx.take() {
+                match st.head_tx.take() {
                     Some(h) => { let _ = h.send(Err(err)); }
                     None => {
-                        let _ = send(bytes::Bytes::from(err.sse_event())).await;
-                        let _ = send(bytes::Bytes::from_static(SSE_DONE.as_bytes())).await;
+                        error_tail(&err, &mut out);
+                        let _ = send(out.split().freeze()).await;
                     }
                 }
                 return;
@@ -292,19 +376,17 @@ async fn stream_answer(
     }
     // Every choice ended: dropping the job channel aborts upstream answers still running.
     drop(events);
-    if let Some(h) = head_tx.take() {
+    if let Some(h) = st.head_tx.take() {
         let _ = h.send(Err(ApiError::from(JobError::EmptyAnswer)));
         return;
     }
     if include_usage {
-        let usage = choices.renderers.first().map(ChoiceRenderer::usage);
-        if let Some(usage) = usage {
-            if send(writer.usage(usage)).await.is_err() {
-                return;
-            }
+        if let Some(usage) = st.choices.renderers.first().map(ChoiceRenderer::usage) {
+            st.writer.usage(usage, &mut out);
         }
     }
-    let _ = send(bytes::Bytes::from_static(SSE_DONE.as_bytes())).await;
+    out.extend_from_slice(SSE_DONE.as_bytes());
+    let _ = send(out.split().freeze()).await;
 }
 
 /// Why a write to the client's body did not happen.
@@ -318,14 +400,20 @@ enum Undelivered {
     ShuttingDown,
 }
 
-/// Sends one frame to the client's body, raced against the idle timeout and shutdown (a
-/// frame that fits in the channel is sent first, whatever else is ready).
+/// Sends one write to the client's body: at once when it fits in the channel, else raced
+/// against the idle timeout and shutdown.
 async fn deliver(
     tx: &mpsc::Sender<bytes::Bytes>,
     frame: bytes::Bytes,
     idle: std::time::Duration,
-    mut stopping: tokio::sync::watch::Receiver<bool>,
+    stopping: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), Undelivered> {
+    let frame = match tx.try_send(frame) {
+        Ok(()) => return Ok(()),
+        Err(mpsc::error::TrySendError::Closed(_)) => return Err(Undelivered::Closed),
+        Err(mpsc::error::TrySendError::Full(frame)) => frame,
+    };
+    let mut stopping = stopping.clone();
     let result = tokio::select! {
         biased;
         sent = tx.send(frame) => sent.map_err(|_| Undelivered::Closed),
@@ -341,25 +429,6 @@ async fn deliver(
         }
     }
     result
-}
-
-/// Writes the finish chunk of a choice and marks it ended; `Ok(true)` when it was the last
-/// choice, `Err` when the client went away.
-async fn end_choice<F, Fut>(
-    choices: &mut Choices,
-    writer: &mut ChunkWriter,
-    index: usize,
-    send: &F,
-) -> Result<bool, ()>
-where
-    F: Fn(bytes::Bytes) -> Fut,
-    Fut: std::future::Future<Output = Result<(), Undelivered>>,
-{
-    if let Some(r) = choices.open(index) {
-        let reason = r.finish_reason();
-        send(writer.finish(index, reason)).await.map_err(|_| ())?;
-    }
-    Ok(choices.end(index))
 }
 
 /// Collects the whole answer for a non-streaming request.

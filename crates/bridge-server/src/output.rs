@@ -12,6 +12,7 @@ use bridge_core::openai::{
     Usage,
 };
 use bridge_core::tools::ToolCall;
+use bytes::{BufMut as _, BytesMut};
 
 use crate::emulate::{Emulation, Shaper};
 
@@ -212,16 +213,22 @@ impl ChunkWriter {
         }
     }
 
-    fn frame(&self, chunk: &impl serde::Serialize) -> bytes::Bytes {
-        let mut buf = Vec::with_capacity(192);
-        buf.extend_from_slice(SSE_DATA.as_bytes());
-        // Serializing these plain structs cannot fail.
-        let _ = serde_json::to_writer(&mut buf, chunk);
-        buf.extend_from_slice(b"\n\n");
-        bytes::Bytes::from(buf)
+    /// Appends one SSE event to `out`: serialized straight into the answer's buffer, which
+    /// is reused from chunk to chunk (no allocation per event once it has grown).
+    fn frame(out: &mut BytesMut, chunk: &impl serde::Serialize) {
+        out.extend_from_slice(SSE_DATA.as_bytes());
+        // Serializing these plain structs into memory cannot fail.
+        let _ = serde_json::to_writer(out.writer(), chunk);
+        out.extend_from_slice(b"\n\n");
     }
 
-    fn text_frame(&self, index: usize, text: String, finish: Option<FinishReason>) -> bytes::Bytes {
+    fn text_frame(
+        &self,
+        index: usize,
+        text: String,
+        finish: Option<FinishReason>,
+        out: &mut BytesMut,
+    ) {
         let choice = TextChoice {
             text,
             index: index as u32,
@@ -234,7 +241,7 @@ impl ChunkWriter {
             self.model.as_str(),
             vec![choice],
         );
-        self.frame(&chunk)
+        Self::frame(out, &chunk);
     }
 
     /// Number of choices in this completion.
@@ -242,13 +249,16 @@ impl ChunkWriter {
         self.role_sent.len()
     }
 
-    /// One delta for choice `index`; the first chunk of each choice carries the role.
-    pub(crate) fn delta(&mut self, index: usize, r: Rendered) -> Option<bytes::Bytes> {
+    /// Appends one delta for choice `index` to `out`; the first chunk of each choice carries
+    /// the role. False when there was nothing to write.
+    pub(crate) fn delta(&mut self, index: usize, r: Rendered, out: &mut BytesMut) -> bool {
         if self.shape == Shape::Text {
-            return r.content.map(|text| self.text_frame(index, text, None));
+            let Some(text) = r.content else { return false };
+            self.text_frame(index, text, None, out);
+            return true;
         }
         if r.is_empty() {
-            return None;
+            return false;
         }
         let mut delta = Delta::default();
         if let Some(sent) = self.role_sent.get_mut(index) {
@@ -268,13 +278,14 @@ impl ChunkWriter {
             self.model.as_str(),
             vec![ChunkChoice::new(index as u32, delta, None)],
         );
-        Some(self.frame(&chunk))
+        Self::frame(out, &chunk);
+        true
     }
 
-    /// The final chunk of choice `index` with its finish reason.
-    pub(crate) fn finish(&mut self, index: usize, reason: FinishReason) -> bytes::Bytes {
+    /// Appends the final chunk of choice `index`, with its finish reason, to `out`.
+    pub(crate) fn finish(&mut self, index: usize, reason: FinishReason, out: &mut BytesMut) {
         if self.shape == Shape::Text {
-            return self.text_frame(index, String::new(), Some(reason));
+            return self.text_frame(index, String::new(), Some(reason), out);
         }
         let mut delta = Delta::default();
         if let Some(sent) = self.role_sent.get_mut(index) {
@@ -290,21 +301,27 @@ impl ChunkWriter {
             self.model.as_str(),
             vec![ChunkChoice::new(index as u32, delta, Some(reason))],
         );
-        self.frame(&chunk)
+        Self::frame(out, &chunk);
     }
 
-    /// The usage chunk sent when the client asked for `stream_options.include_usage`.
-    pub(crate) fn usage(&self, usage: Usage) -> bytes::Bytes {
+    /// Appends the usage chunk sent when the client asked for `stream_options.include_usage`.
+    pub(crate) fn usage(&self, usage: Usage, out: &mut BytesMut) {
         let (id, model) = (self.id.as_str(), self.model.as_str());
         match self.shape {
-            Shape::Chat => self.frame(&ChatCompletionChunk {
-                usage: Some(usage),
-                ..ChatCompletionChunk::new(id, self.created, model, vec![])
-            }),
-            Shape::Text => self.frame(&TextCompletion {
-                usage: Some(usage),
-                ..TextCompletion::new(id, self.created, model, vec![])
-            }),
+            Shape::Chat => Self::frame(
+                out,
+                &ChatCompletionChunk {
+                    usage: Some(usage),
+                    ..ChatCompletionChunk::new(id, self.created, model, vec![])
+                },
+            ),
+            Shape::Text => Self::frame(
+                out,
+                &TextCompletion {
+                    usage: Some(usage),
+                    ..TextCompletion::new(id, self.created, model, vec![])
+                },
+            ),
         }
     }
 }
@@ -359,8 +376,12 @@ mod tests {
     #[test]
     fn first_chunk_has_role_once() {
         let mut w = ChunkWriter::new("chatcmpl-1".into(), 7, "m".into(), 1, Shape::Chat);
-        let first = w.delta(0, Rendered::content("a".into())).unwrap();
-        let second = w.delta(0, Rendered::content("b".into())).unwrap();
+        let mut out = BytesMut::new();
+        assert!(w.delta(0, Rendered::content("a".into()), &mut out));
+        let first = out.split();
+        assert!(w.delta(0, Rendered::content("b".into()), &mut out));
+        let second = out.split();
+        assert!(!w.delta(0, Rendered::default(), &mut out) && out.is_empty());
         let s1 = std::str::from_utf8(&first).unwrap();
         let s2 = std::str::from_utf8(&second).unwrap();
         assert!(s1.starts_with("data: {") && s1.ends_with("}\n\n"));

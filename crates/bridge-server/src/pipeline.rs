@@ -52,7 +52,7 @@ pub(crate) async fn run_chat(
         .stats()
         .begin(request_id, &prepared.model, chat.stream);
     let emulation = Arc::new(Emulation::new(chat, upstream));
-    let events = request::start(state, prepared.jobs, &track);
+    let started = request::start(state, prepared.jobs, &track);
     let observer = Observer::new(track, choices);
     let id = match shape {
         Shape::Chat => format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
@@ -62,7 +62,7 @@ pub(crate) async fn run_chat(
     if chat.stream {
         let answer = answer::stream(
             state,
-            events,
+            started,
             observer,
             writer,
             emulation,
@@ -77,7 +77,8 @@ pub(crate) async fn run_chat(
             tab,
         })
     } else {
-        let (completion, tab) = answer::collect(state, events, observer, writer, emulation).await?;
+        let collect = answer::collect(state, started.events, observer, writer, emulation);
+        let (completion, tab) = request::Started::alongside(started.inline, collect).await?;
         Ok(ChatRun {
             output: ChatOutput::Complete(completion),
             tab,

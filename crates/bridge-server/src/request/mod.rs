@@ -9,6 +9,9 @@ mod job;
 
 pub(crate) use job::{JobMsg, Planned};
 
+use std::future::Future;
+use std::pin::Pin;
+
 use bridge_core::arena::evaluation::answer_side;
 use bridge_core::arena::retry::{build_retry_request, recaptcha_spec, RandomIds, RetryContext};
 use bridge_core::arena::stream::Participant;
@@ -115,18 +118,50 @@ fn unservable(state: &AppState, err: &SessionError) -> ApiError {
         .no_retry()
 }
 
-/// Starts every job of a prepared request as its own task, in the caller's span (the
-/// request's), and returns the channel their messages arrive on. A job ends (aborting its
-/// upstream fetch) as soon as that channel is dropped.
-pub(crate) fn start(
-    state: &AppState,
-    jobs: Vec<Planned>,
-    track: &RequestTrack,
-) -> mpsc::Receiver<(usize, JobMsg)> {
-    let (tx, rx) = mpsc::channel(EVENTS_CAPACITY);
+/// A lone job's run, to be driven inside the answer's own task.
+pub(crate) type InlineJob = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The jobs of a request, started: the channel their messages arrive on and, for the common
+/// single-choice request, the job itself. A lone job runs in the task of the answer that
+/// reads it ([`Started::alongside`]): no task of its own, no cross-task wake-up per message.
+pub(crate) struct Started {
+    pub(crate) events: mpsc::Receiver<(usize, JobMsg)>,
+    pub(crate) inline: Option<InlineJob>,
+}
+
+impl Started {
+    /// Runs `answer` (the reader of `events`) with the inline job, if any, in one task. The
+    /// job ends (aborting its upstream fetch) once the answer has dropped `events`, so this
+    /// returns right after the answer does.
+    pub(crate) async fn alongside<T>(
+        inline: Option<InlineJob>,
+        answer: impl Future<Output = T>,
+    ) -> T {
+        match inline {
+            Some(job) => futures_util::future::join(job, answer).await.1,
+            None => answer.await,
+        }
+    }
+}
+
+/// Starts the jobs of a prepared request in the caller's span (the request's): several as
+/// tasks of their own, a single one inline (see [`Started`]). A job ends (aborting its
+/// upstream fetch) as soon as the events channel is dropped.
+pub(crate) fn start(state: &AppState, jobs: Vec<Planned>, track: &RequestTrack) -> Started {
+    let (tx, events) = mpsc::channel(EVENTS_CAPACITY);
+    if jobs.len() == 1 {
+        let inline = jobs.into_iter().next().map(|planned| {
+            let run = job::run(state.clone(), 0, planned, tx, track.clone());
+            Box::pin(run.in_current_span()) as InlineJob
+        });
+        return Started { events, inline };
+    }
     for (index, planned) in jobs.into_iter().enumerate() {
         let task = job::run(state.clone(), index, planned, tx.clone(), track.clone());
         actix_web::rt::spawn(task.in_current_span());
     }
-    rx
+    Started {
+        events,
+        inline: None,
+    }
 }

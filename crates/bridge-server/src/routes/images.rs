@@ -57,12 +57,12 @@ pub(crate) async fn generations(
     }
     let choices = prepared.jobs.len();
     let track = state.stats().begin(&request_id(&req), &model, false);
-    let events = request::start(&state, prepared.jobs, &track);
+    let started = request::start(&state, prepared.jobs, &track);
     let observer = Observer::new(track, choices);
-    let urls = answer::collect_images(events, observer, |conn| {
+    let collect = answer::collect_images(started.events, observer, |conn| {
         set_log_facts(&req, None, Some(conn))
-    })
-    .await?;
+    });
+    let urls = request::Started::alongside(started.inline, collect).await?;
     if urls.is_empty() {
         return Err(ApiError::bad_gateway(
             "LMArena finished without returning an image.",
