@@ -116,3 +116,48 @@ def test_responses_unknown_previous_id_is_400(client):
     with pytest.raises(openai.BadRequestError) as info:
         client.responses.create(model=TEXT_MODEL, input="x", previous_response_id="resp_nope")
     assert info.value.code == "previous_response_not_found"
+
+
+WEATHER_SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}},
+    "required": ["city"],
+}
+
+
+def test_anthropic_tool_loop(claude):
+    tools = [{"name": "get_weather", "description": "Current weather of a city", "input_schema": WEATHER_SCHEMA}]
+    messages = [{"role": "user", "content": "Weather in Paris? [scenario:tool_call]"}]
+    first = claude.messages.create(model=TEXT_MODEL, max_tokens=300, tools=tools, messages=messages)
+    assert first.stop_reason == "tool_use"
+    uses = [b for b in first.content if b.type == "tool_use"]
+    assert len(uses) == 1 and uses[0].name == "get_weather"
+    assert uses[0].input == {"city": "Paris"}
+    messages.append({"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]})
+    messages.append(
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": uses[0].id, "content": "18C and sunny in Paris"}],
+        }
+    )
+    with claude.messages.stream(model=TEXT_MODEL, max_tokens=300, tools=tools, messages=messages) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert final.stop_reason == "end_turn"
+    assert "18C and sunny in Paris" in text
+
+
+def test_responses_call_with_a_tool(client):
+    tools = [{"type": "function", "name": "get_weather", "description": "Current weather of a city", "parameters": WEATHER_SCHEMA}]
+    first = client.responses.create(model=TEXT_MODEL, input="Weather in Paris? [scenario:tool_call]", tools=tools)
+    calls = [item for item in first.output if item.type == "function_call"]
+    assert len(calls) == 1 and calls[0].name == "get_weather"
+    assert calls[0].arguments.replace(" ", "") == '{"city":"Paris"}'
+    second = client.responses.create(
+        model=TEXT_MODEL,
+        previous_response_id=first.id,
+        tools=tools,
+        input=[{"type": "function_call_output", "call_id": calls[0].call_id, "output": "18C and sunny in Paris"}],
+    )
+    assert second.status == "completed"
+    assert "18C and sunny in Paris" in second.output_text
