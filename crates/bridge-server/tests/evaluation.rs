@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bridge_core::protocol::ServerMessage;
-use bridge_test_support::fake_tab::Reply;
+use bridge_test_support::fake_tab::{FakeTab, Reply};
 use common::*;
 use serde_json::{json, Value};
 
@@ -29,6 +29,38 @@ async fn ask(server: &TestServer, messages: Value) -> reqwest::Response {
         &json!({"model": "text-model", "messages": messages}),
     )
     .await
+}
+
+/// A conversation whose follow-up (`post-to-evaluation`) LMArena refuses with `status` and
+/// `body`, while every new conversation answers `text`: the first turn, then the follow-up's
+/// response.
+async fn refused_follow_up(
+    server: &TestServer,
+    status: u16,
+    body: &'static str,
+    text: &'static str,
+) -> (FakeTab, reqwest::Response) {
+    let tab = server
+        .tab(move |req| {
+            if req.path.contains("post-to-evaluation") {
+                Reply::fail(status, "application/json", body)
+            } else {
+                answer(text)
+            }
+        })
+        .await;
+    let first = ask(server, json!([{"role":"user","content":"one"}])).await;
+    assert_eq!(first.status(), 200);
+    let res = ask(
+        server,
+        json!([
+            {"role":"user","content":"one"},
+            {"role":"assistant","content":text},
+            {"role":"user","content":"two"}
+        ]),
+    )
+    .await;
+    (tab, res)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,34 +164,8 @@ async fn new_conversation_then_continuation_needs_no_captured_ids() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_continuation_falls_back_to_a_fresh_evaluation_once() {
     let server = TestServer::start(&eval_config());
-    let tab = server
-        .tab(|req| {
-            if req.path.contains("post-to-evaluation") {
-                Reply::fail(
-                    404,
-                    "application/json",
-                    r#"{"error":"Evaluation not found"}"#,
-                )
-            } else {
-                answer("ok")
-            }
-        })
-        .await;
-    assert_eq!(
-        ask(&server, json!([{"role":"user","content":"one"}]))
-            .await
-            .status(),
-        200
-    );
-    let res = ask(
-        &server,
-        json!([
-            {"role":"user","content":"one"},
-            {"role":"assistant","content":"ok"},
-            {"role":"user","content":"two"}
-        ]),
-    )
-    .await;
+    let (tab, res) =
+        refused_follow_up(&server, 404, r#"{"error":"Evaluation not found"}"#, "ok").await;
     assert_eq!(res.status(), 200);
     let paths: Vec<String> = tab.fetches().iter().map(|f| f.path.clone()).collect();
     assert_eq!(paths.len(), 3, "{paths:?}");
@@ -283,34 +289,7 @@ async fn reloaded_history_size_is_applied_to_the_conversation_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn battle_turn_400_starts_a_fresh_conversation_and_is_counted() {
     let server = TestServer::start(&eval_config());
-    let tab = server
-        .tab(|req| {
-            if req.path.contains("post-to-evaluation") {
-                Reply::fail(
-                    400,
-                    "application/json",
-                    r#"{"error":"Bad next turn request in Battles in Direct mode. DIRECT was requested, but expected a BATTLE turn"}"#,
-                )
-            } else {
-                answer("fresh answer")
-            }
-        })
-        .await;
-    assert_eq!(
-        ask(&server, json!([{"role":"user","content":"one"}]))
-            .await
-            .status(),
-        200
-    );
-    let res = ask(
-        &server,
-        json!([
-            {"role":"user","content":"one"},
-            {"role":"assistant","content":"fresh answer"},
-            {"role":"user","content":"two"}
-        ]),
-    )
-    .await;
+    let (tab, res) = refused_follow_up(&server, 400, r#"{"error":"Bad next turn request in Battles in Direct mode. DIRECT was requested, but expected a BATTLE turn"}"#, "fresh answer").await;
     assert_eq!(res.status(), 200);
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["choices"][0]["message"]["content"], "fresh answer");
@@ -361,26 +340,7 @@ async fn battle_turn_400_starts_a_fresh_conversation_and_is_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_gate_on_a_continuation_is_reported_without_a_fresh_conversation() {
     let server = TestServer::start(&eval_config());
-    let tab = server
-        .tab(|req| {
-            if req.path.contains("post-to-evaluation") {
-                Reply::fail(401, "application/json", r#"{"error":"User not found"}"#)
-            } else {
-                answer("ok")
-            }
-        })
-        .await;
-    let first = ask(&server, json!([{"role":"user","content":"one"}])).await;
-    assert_eq!(first.status(), 200);
-    let res = ask(
-        &server,
-        json!([
-            {"role":"user","content":"one"},
-            {"role":"assistant","content":"ok"},
-            {"role":"user","content":"two"}
-        ]),
-    )
-    .await;
+    let (tab, res) = refused_follow_up(&server, 401, r#"{"error":"User not found"}"#, "ok").await;
     assert_eq!(res.status(), 502);
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["error"]["code"], "upstream_login_required");
