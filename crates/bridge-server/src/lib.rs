@@ -37,6 +37,7 @@
 //! - [`pool`]: the tab pool, leases, queue, job routing.
 //! - `guide`: advice for a person (how a tab connects, why a chat cannot be served).
 //! - `clock`: wall-clock time.
+//! - [`log_writer`]: the log lines, written in batches by a background thread.
 //! - `download`: the rules for every download the server makes (https only, public
 //!   addresses, no redirects, size cap).
 //!
@@ -56,6 +57,7 @@ mod error;
 mod guard;
 mod guide;
 mod known_models;
+pub mod log_writer;
 mod media;
 mod output;
 mod pipeline;

@@ -63,9 +63,10 @@ fn main() -> anyhow::Result<ExitCode> {
             env!("CARGO_PKG_VERSION"),
         ));
     }
-    // Log lines are written by a background thread, so request handling never waits on the
-    // terminal; colours only when stderr is a terminal.
-    let (log_writer, _log_guard) = tracing_appender::non_blocking(std::io::stderr());
+    // Log lines are written in batches by a background thread, so request handling never
+    // waits on the terminal; colours only when stderr is a terminal.
+    let (log_writer, _log_guard) = bridge_server::log_writer::batched(std::io::stderr())
+        .context("cannot start the log writer thread")?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

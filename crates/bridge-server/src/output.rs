@@ -3,13 +3,14 @@
 //! stop, max_tokens; see `emulate`), images as Markdown, finish reasons, SSE framing of chat
 //! chunks or legacy `text_completion` chunks.
 
+use std::io::Write as _;
 use std::sync::Arc;
 
 use bridge_core::arena::stream::{self, StreamEvent};
 use bridge_core::config::ReasoningOutput;
 use bridge_core::openai::{
     ChatCompletionChunk, ChunkChoice, Delta, FinishReason, TextChoice, TextCompletion, ToolCallOut,
-    Usage,
+    Usage, CHAT_COMPLETION_CHUNK_OBJECT,
 };
 use bridge_core::tools::ToolCall;
 use bytes::{BufMut as _, BytesMut};
@@ -194,6 +195,9 @@ pub(crate) struct ChunkWriter {
     pub model: String,
     pub shape: Shape,
     role_sent: Vec<bool>,
+    /// `data: {"id":…,"model":…,"choices":[{"index":`, the bytes every plain text delta of
+    /// this completion starts with: made once, so a delta serializes only its text.
+    text_prefix: Vec<u8>,
 }
 
 impl ChunkWriter {
@@ -204,13 +208,34 @@ impl ChunkWriter {
         choices: usize,
         shape: Shape,
     ) -> Self {
+        let mut text_prefix = Vec::with_capacity(96 + id.len() + model.len());
+        text_prefix.extend_from_slice(SSE_DATA.as_bytes());
+        text_prefix.extend_from_slice(b"{\"id\":");
+        // Serializing a string into memory cannot fail.
+        let _ = serde_json::to_writer(&mut text_prefix, &id);
+        text_prefix.extend_from_slice(b",\"object\":");
+        let _ = serde_json::to_writer(&mut text_prefix, CHAT_COMPLETION_CHUNK_OBJECT);
+        text_prefix.extend_from_slice(format!(",\"created\":{created},\"model\":").as_bytes());
+        let _ = serde_json::to_writer(&mut text_prefix, &model);
+        text_prefix.extend_from_slice(b",\"choices\":[{\"index\":");
         Self {
             id,
             created,
             model,
             shape,
             role_sent: vec![false; choices.max(1)],
+            text_prefix,
         }
+    }
+
+    /// Appends the most common event, a delta of text only after the role was sent, without
+    /// building the chunk: the same bytes as serializing the [`ChatCompletionChunk`].
+    fn plain_text_frame(&self, index: usize, text: &str, out: &mut BytesMut) {
+        out.extend_from_slice(&self.text_prefix);
+        let _ = write!(out.writer(), "{index}");
+        out.extend_from_slice(b",\"delta\":{\"content\":");
+        let _ = serde_json::to_writer(out.writer(), text);
+        out.extend_from_slice(b"},\"finish_reason\":null}]}\n\n");
     }
 
     /// Appends one SSE event to `out`: serialized straight into the answer's buffer, which
@@ -259,6 +284,13 @@ impl ChunkWriter {
         }
         if r.is_empty() {
             return false;
+        }
+        let role_sent = self.role_sent.get(index).copied().unwrap_or(true);
+        if role_sent && r.reasoning.is_none() && r.tool_calls.is_empty() {
+            if let Some(text) = &r.content {
+                self.plain_text_frame(index, text, out);
+                return true;
+            }
         }
         let mut delta = Delta::default();
         if let Some(sent) = self.role_sent.get_mut(index) {
@@ -388,5 +420,41 @@ mod tests {
         assert!(s1.contains("\"role\":\"assistant\""));
         assert!(!s2.contains("role"));
         assert!(s2.contains("\"id\":\"chatcmpl-1\"") && s2.contains("\"created\":7"));
+    }
+    #[test]
+    fn plain_text_deltas_are_the_bytes_of_the_serialized_chunk() {
+        let texts = [
+            "plain",
+            "",
+            "quote \" backslash \\ newline \n tab \t",
+            "\u{0}\u{1f} control, é, 漢字, 🦀",
+            "</script>&<>'",
+        ];
+        for (id, model) in [("chatcmpl-1", "m"), ("id \"odd\"\n", "模型 \\ x")] {
+            for index in [0usize, 1, 12] {
+                let mut w = ChunkWriter::new(id.into(), -5, model.into(), 13, Shape::Chat);
+                w.role_sent[index] = true;
+                for text in texts {
+                    let mut fast = BytesMut::new();
+                    assert!(w.delta(index, Rendered::content(text.into()), &mut fast));
+                    let mut slow = BytesMut::new();
+                    let delta = Delta {
+                        content: Some(text.into()),
+                        ..Delta::default()
+                    };
+                    let chunk = ChatCompletionChunk::new(
+                        id,
+                        -5,
+                        model,
+                        vec![ChunkChoice::new(index as u32, delta, None)],
+                    );
+                    ChunkWriter::frame(&mut slow, &chunk);
+                    assert_eq!(
+                        std::str::from_utf8(&fast).unwrap(),
+                        std::str::from_utf8(&slow).unwrap()
+                    );
+                }
+            }
+        }
     }
 }

@@ -46,7 +46,7 @@ pub(crate) const CHAT_COMPLETION_OBJECT: &str = "chat.completion";
 /// `object` of a legacy text completion and of its stream chunks.
 pub(crate) const TEXT_COMPLETION_OBJECT: &str = "text_completion";
 /// `object` of a streamed chat completion chunk.
-pub(crate) const CHAT_COMPLETION_CHUNK_OBJECT: &str = "chat.completion.chunk";
+pub const CHAT_COMPLETION_CHUNK_OBJECT: &str = "chat.completion.chunk";
 /// `object` of one entry of `GET /v1/models`.
 pub(crate) const MODEL_OBJECT: &str = "model";
 /// `object` of a list answer (`GET /v1/models`).
