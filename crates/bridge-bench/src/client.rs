@@ -3,12 +3,13 @@
 //! end-to-end latency, time to first token and per-chunk latency from the stamps in the text.
 //! Also the memory run's held streams.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 
 use crate::server::MODEL_NAME;
@@ -445,6 +446,7 @@ pub(crate) async fn hold_streams(
     client: &reqwest::Client,
     url: &str,
     count: usize,
+    opening: usize,
     timeout: Duration,
 ) -> Held {
     let (release, release_rx) = watch::channel(false);
@@ -462,16 +464,27 @@ pub(crate) async fn hold_streams(
     };
     let (ready_tx, mut ready_rx) = mpsc::channel::<Result<Duration, String>>(count.max(1));
     let body = request_body(true, false);
+    // At most `opening` streams between their request and their first delta (0: no limit).
+    let opening = Arc::new(Semaphore::new(if opening == 0 {
+        count.max(1)
+    } else {
+        opening
+    }));
     let tasks = (0..count)
         .map(|_| {
+            let opening = Arc::clone(&opening);
             let client = client.clone();
             let url = url.clone();
             let body = body.clone();
             let ready = ready_tx.clone();
             let mut release = release_rx.clone();
             tokio::spawn(async move {
+                let Ok(permit) = opening.acquire_owned().await else {
+                    return;
+                };
                 let sent = Instant::now();
                 let opened = open_one(&client, url, body).await;
+                drop(permit);
                 let stream = match opened {
                     Ok(s) => {
                         let _ = ready.send(Ok(sent.elapsed())).await;

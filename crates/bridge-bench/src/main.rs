@@ -105,6 +105,10 @@ struct Args {
     /// the scale (and soak) runs happen.
     #[arg(long, default_value_t = 0)]
     scale: usize,
+    /// Scale mode: at most this many streams between their request and their first delta
+    /// at a time (0: all at once).
+    #[arg(long, default_value_t = 1000)]
+    scale_opening: usize,
     /// Soak mode: seconds of steady load by the first C clients against one server, sampling
     /// its RSS and CPU; pace it with --gap-ms. Only the soak (and scale) runs happen.
     #[arg(long, default_value_t = 0.0)]
@@ -121,6 +125,7 @@ struct Args {
 async fn long_runs(
     plan: &run::Plan,
     streams: usize,
+    opening: usize,
     soak: scale::SoakSpec,
     clock: stamp::Clock,
 ) -> anyhow::Result<()> {
@@ -128,7 +133,7 @@ async fn long_runs(
     let mut errors = 0;
     if streams > 0 {
         let limit = scale::raise_file_limit(streams)?;
-        let result = scale::scale_run(plan, streams, limit, clock).await?;
+        let result = scale::scale_run(plan, streams, opening, limit, clock).await?;
         print!("{}", result.render());
         errors += streams.saturating_sub(result.open) as u64;
     }
@@ -196,7 +201,7 @@ async fn main() -> anyhow::Result<()> {
             warmup: seconds(args.soak_warmup, "soak-warmup")?,
             concurrency: plan.concurrency[0],
         };
-        return long_runs(&plan, args.scale, spec, clock).await;
+        return long_runs(&plan, args.scale, args.scale_opening, spec, clock).await;
     }
     let starts_ms = run::measure_starts(&plan).await?;
     let levels = run::load_runs(&plan, clock).await?;

@@ -389,7 +389,7 @@ pub(crate) async fn memory_run(plan: &Plan, clock: Clock) -> anyhow::Result<Memo
     let before = server.memory()?;
     let http = client::http_client(streams)?;
     let url = format!("{}{CHAT_PATH}", server.base_url());
-    let held = client::hold_streams(&http, &url, streams, OPEN_TIMEOUT).await;
+    let held = client::hold_streams(&http, &url, streams, 0, OPEN_TIMEOUT).await;
     let with = server.memory()?;
     let open = held.open;
     let errors = held.errors.clone();

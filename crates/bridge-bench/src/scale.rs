@@ -84,6 +84,7 @@ pub(crate) fn raise_file_limit(streams: usize) -> anyhow::Result<u64> {
 pub(crate) struct ScaleResult {
     pub streams: usize,
     pub tabs: usize,
+    pub opening: usize,
     pub file_limit: u64,
     pub open: usize,
     pub errors: Vec<String>,
@@ -99,11 +100,13 @@ pub(crate) struct ScaleResult {
     pub cpu_hold_ns: u64,
 }
 
-/// Opens `streams` streams at once over `plan.tabs` tabs that answer each with one delta and
+/// Opens `streams` streams (at most `opening` at a time between request and first delta, 0:
+/// all at once) over `plan.tabs` tabs that answer each with one delta and
 /// then hold it, and measures the server.
 pub(crate) async fn scale_run(
     plan: &Plan,
     streams: usize,
+    opening: usize,
     file_limit: u64,
     clock: Clock,
 ) -> anyhow::Result<ScaleResult> {
@@ -115,7 +118,7 @@ pub(crate) async fn scale_run(
     let pid = server.pid().to_string();
     let cpu0 = cpu::threads_cpu(&pid, "")?.total_ns();
     let started = Instant::now();
-    let held = client::hold_streams(&http, &url, streams, SCALE_OPEN_TIMEOUT).await;
+    let held = client::hold_streams(&http, &url, streams, opening, SCALE_OPEN_TIMEOUT).await;
     let open_all = started.elapsed();
     let cpu1 = cpu::threads_cpu(&pid, "")?.total_ns();
     let with = server.memory()?;
@@ -124,6 +127,7 @@ pub(crate) async fn scale_run(
     let result = ScaleResult {
         streams,
         tabs: plan.tabs,
+        opening,
         file_limit,
         open: held.open,
         errors: held.errors.clone(),
@@ -153,8 +157,14 @@ impl ScaleResult {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "\nscale: {} streams over {} tabs (RLIMIT_NOFILE {})",
-            self.streams, self.tabs, self.file_limit
+            "\nscale: {} streams over {} tabs, {} (RLIMIT_NOFILE {})",
+            self.streams,
+            self.tabs,
+            match self.opening {
+                0 => "all opened at once".to_owned(),
+                n => format!("at most {n} opening at a time"),
+            },
+            self.file_limit
         );
         let _ = writeln!(
             out,
