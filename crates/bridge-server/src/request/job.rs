@@ -78,7 +78,7 @@ impl QueueWatch for Reporter {
 pub(super) async fn run(
     state: AppState,
     index: usize,
-    planned: Planned,
+    planned: Box<Planned>,
     out: mpsc::Sender<(usize, JobMsg)>,
     track: RequestTrack,
 ) {
@@ -88,11 +88,14 @@ pub(super) async fn run(
             dispatch,
             mut followup,
             session: _session,
-        } = planned;
+        } = *planned;
+        // The start (lease, queue, uploads, retries) is boxed: its state is large and only
+        // needed until the answer begins, and this future lives as long as the stream.
         let mut job = match followup.as_mut() {
-            Some(f) => evaluation::start(&state, &dispatch, f, &track, &reporter).await?,
-            None => RelayJob::start(&state, &dispatch, &track, &reporter).await?,
+            Some(f) => Box::pin(evaluation::start(&state, &dispatch, f, &track, &reporter)).await?,
+            None => Box::pin(RelayJob::start(&state, &dispatch, &track, &reporter)).await?,
         };
+        drop(dispatch);
         if !reporter.send(JobMsg::Started(job.conn())).await {
             return Ok(());
         }
