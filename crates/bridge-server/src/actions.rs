@@ -86,7 +86,7 @@ async fn step(
     let wait = async {
         while let Some(ev) = rx.recv().await {
             match ev {
-                JobEvent::Action(outcome) => return Ok(outcome),
+                JobEvent::Action(outcome) => return Ok(*outcome),
                 JobEvent::TabLost => break,
                 _ => {}
             }

@@ -42,9 +42,7 @@ pub(crate) async fn fetch_catalog(state: &AppState) -> Result<(String, Catalog),
                     body.push_str(&data);
                 }
                 JobEvent::Done => return Ok(body),
-                JobEvent::Failed {
-                    message, status, ..
-                } => return Err(failed(&message, status)),
+                JobEvent::Failed(failure) => return Err(failed(&failure.message, failure.status)),
                 JobEvent::TabLost => break,
                 _ => {}
             }

@@ -19,7 +19,7 @@ use bridge_core::protocol::{FetchRequest, RecaptchaSpec, ServerMessage};
 use tokio::time::Instant;
 
 use crate::pool::{
-    AcquireError, Acquired, ConnId, HumanWait, JobEvent, JobEvents, JobGuard, Lease,
+    AcquireError, Acquired, ConnId, HumanWait, JobEvent, JobEvents, JobGuard, Lease, TabFailure,
 };
 use crate::state::AppState;
 use crate::stats::{Outcome, RequestTrack};
@@ -397,8 +397,9 @@ impl RelayJob {
                     self.guard.finish();
                     self.state.pool().record_outcome(self.lease.conn(), true);
                 }
-                Some(JobEvent::Failed { message, .. }) => {
+                Some(JobEvent::Failed(failure)) => {
                     self.guard.finish();
+                    let message = failure.message;
                     return Some(Err(self.fail(JobError::TabLostMidway { message })));
                 }
                 Some(JobEvent::TabLost) | None => {
@@ -477,11 +478,12 @@ async fn wait_head(state: &AppState, conn: ConnId, rx: &mut JobEvents) -> HeadOu
                     body.push_str(&data);
                 }
             }
-            Some(JobEvent::Failed {
-                message,
-                status,
-                body: failed_body,
-            }) => {
+            Some(JobEvent::Failed(failure)) => {
+                let TabFailure {
+                    message,
+                    status,
+                    body: failed_body,
+                } = *failure;
                 if head.is_none() {
                     state.stats().upstream_status(status);
                 }

@@ -13,7 +13,7 @@ use bridge_core::protocol::{ChunkFrame, ServerMessage, TabMessage, PROTOCOL_VERS
 
 use crate::error::ApiError;
 use crate::guard::tab_admitted;
-use crate::pool::{ActionOutcome, JobEvent, ProbeOutcome, TabHello, TabLink};
+use crate::pool::{ActionOutcome, JobEvent, ProbeOutcome, TabFailure, TabHello, TabLink};
 use crate::state::AppState;
 
 /// Longest server-action answer kept (the answers the bridge reads are a few hundred bytes).
@@ -254,11 +254,11 @@ async fn handle_frame(
             Some(id) => {
                 link.route(
                     id,
-                    JobEvent::Failed {
+                    JobEvent::Failed(Box::new(TabFailure {
                         message,
                         status,
                         body,
-                    },
+                    })),
                 );
             }
             None => tracing::warn!(
@@ -282,7 +282,7 @@ async fn handle_frame(
                 body: body.map(|b| clip_owned(b, ACTION_ANSWER_CHARS)),
                 message: message.map(|m| clip(&m, TEXT_CHARS).into_owned()),
             };
-            link.route(id, JobEvent::Action(outcome));
+            link.route(id, JobEvent::Action(Box::new(outcome)));
         }
         TabMessage::ProbeResult {
             id,
@@ -297,7 +297,7 @@ async fn handle_frame(
                 recaptcha,
                 message,
             };
-            link.route(id, JobEvent::Probe(outcome));
+            link.route(id, JobEvent::Probe(Box::new(outcome)));
         }
     }
     true

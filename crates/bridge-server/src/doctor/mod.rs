@@ -169,7 +169,7 @@ pub(crate) async fn probe(state: &AppState) -> Result<(TabSnapshot, ProbeOutcome
     let wait = async {
         while let Some(ev) = rx.recv().await {
             match ev {
-                JobEvent::Probe(outcome) => return Ok(outcome),
+                JobEvent::Probe(outcome) => return Ok(*outcome),
                 JobEvent::TabLost => break,
                 _ => {}
             }

@@ -33,23 +33,29 @@ pub(crate) enum JobEvent {
     Chunk(String),
     Done,
     /// The tab reported a failure (network error, or a non-2xx answer with its body).
-    Failed {
-        message: String,
-        status: Option<u16>,
-        body: Option<String>,
-    },
+    Failed(Box<TabFailure>),
     /// Answer to a page-source command.
     PageSource(String),
     /// Answer to a `probe`.
-    Probe(ProbeOutcome),
+    Probe(Box<ProbeOutcome>),
     /// Answer to an `action`.
-    Action(ActionOutcome),
+    Action(Box<ActionOutcome>),
     /// The tab's connection closed.
     TabLost,
     /// More than [`JOB_EVENTS_CAPACITY`] frames waited for this job: it could not keep up (its
     /// client stopped reading), so the tab was told to abort it. Made by [`JobEvents::recv`]
     /// after the frames that fit, never sent by a tab.
     Overflowed,
+}
+
+/// A failure a tab reported for one job. Boxed in [`JobEvent`], which stays 32 bytes: a job's
+/// channel allocates 32 slots up front, so the rare large variants would cost every open
+/// stream 1 KiB.
+#[derive(Debug)]
+pub(crate) struct TabFailure {
+    pub message: String,
+    pub status: Option<u16>,
+    pub body: Option<String>,
 }
 
 /// Frames from a tab that may wait for one job before the job is given up. Bounds what a

@@ -99,9 +99,10 @@ pub(crate) async fn request_model_update(
             match ev {
                 JobEvent::PageSource(html) => return Ok(html),
                 JobEvent::TabLost => break,
-                JobEvent::Failed { message, .. } => {
+                JobEvent::Failed(failure) => {
                     return Err(ApiError::bad_gateway(format!(
-                        "The tab could not send its page: {message}"
+                        "The tab could not send its page: {}",
+                        failure.message
                     )))
                 }
                 _ => {}
