@@ -41,6 +41,8 @@ pub(crate) async fn run_chat(
     request_id: &str,
     shape: Shape,
 ) -> Result<ChatRun, ApiError> {
+    // An unknown model is refused before any image is downloaded or uploaded.
+    request::check_model(state, &chat.model)?;
     let mut upstream = chat.for_upstream();
     media::inline_images(&mut upstream, &state.options().downloads).await?;
     uploads::upload_images(state, &mut upstream).await;

@@ -155,3 +155,17 @@ async fn refused_images_send_nothing_to_the_tab() {
     assert!(puts(&tab).is_empty());
     assert!(bodies.lock().unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_model_is_refused_before_its_images_are_uploaded() {
+    let (server, tab, bodies) = start(Some(200)).await;
+    let mut chat = image_chat(&data_uri());
+    chat["model"] = json!("no-such-model");
+    let res = post(&server, "/v1/chat/completions", &chat).await;
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "model_not_found", "{body}");
+    assert!(actions(&tab, "generateUploadUrl").is_empty());
+    assert!(puts(&tab).is_empty());
+    assert!(bodies.lock().unwrap().is_empty());
+}

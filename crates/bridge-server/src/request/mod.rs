@@ -24,7 +24,7 @@ use tracing::Instrument;
 use crate::error::ApiError;
 use crate::guide;
 use crate::relay::Dispatch;
-use crate::state::AppState;
+use crate::state::{AppState, Snapshot};
 use crate::stats::RequestTrack;
 
 /// Messages buffered between tasks of one request; small, since the consumer is never far
@@ -39,6 +39,39 @@ pub(crate) struct Prepared {
     pub(crate) jobs: Vec<Planned>,
 }
 
+/// A model's route: from the config files, or made for a model that is only on the site's
+/// list (served by its catalog id).
+enum Found<'a> {
+    Listed(&'a ModelRoute),
+    Unlisted(ModelRoute),
+}
+
+fn find_route<'a>(
+    state: &AppState,
+    snapshot: &'a Snapshot,
+    name: &str,
+) -> Result<Found<'a>, ApiError> {
+    match snapshot.models.resolve(name) {
+        Ok(route) => Ok(Found::Listed(route)),
+        Err(not_found) => {
+            let known = state.known_models().current();
+            let m = known.get(name).ok_or(not_found)?;
+            Ok(Found::Unlisted(ModelRoute::unlisted(
+                &m.name,
+                &m.id,
+                m.kind.clone(),
+                &snapshot.config,
+            )))
+        }
+    }
+}
+
+/// The model-not-found error for a model neither configured nor on the site's list, checked
+/// before a request's images are downloaded or uploaded.
+pub(crate) fn check_model(state: &AppState, name: &str) -> Result<(), ApiError> {
+    find_route(state, &state.snapshot(), name).map(|_| ())
+}
+
 /// Resolves the model and sessions and builds the upstream requests.
 pub(crate) fn prepare(
     state: &AppState,
@@ -47,16 +80,10 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, ApiError> {
     let snapshot = state.snapshot();
     let config = &snapshot.config;
-    let unlisted;
-    let route = match snapshot.models.resolve(&chat.model) {
-        Ok(route) => route,
-        Err(not_found) => {
-            // Not in the config files, but on the site's list: served by its catalog id.
-            let known = state.known_models().current();
-            let m = known.get(&chat.model).ok_or(not_found)?;
-            unlisted = ModelRoute::unlisted(&m.name, &m.id, m.kind.clone(), config);
-            &unlisted
-        }
+    let found = find_route(state, &snapshot, &chat.model)?;
+    let route = match &found {
+        Found::Listed(route) => *route,
+        Found::Unlisted(route) => route,
     };
     let model = &route.model;
     if n > 1 && model.kind != ModelKind::Image {
