@@ -64,9 +64,17 @@ impl KnownModels {
     /// is an empty list (and a log line when the file is there but broken).
     pub(crate) fn load(path: &Path) -> Self {
         let known = Self::default();
+        known.reload(path);
+        known
+    }
+
+    /// Takes the list in `available_models.json` at `path` (written by bridge-model-updater
+    /// while the server runs). A missing, unreadable or broken file keeps the current list
+    /// (with a log line when the file is there).
+    pub(crate) fn reload(&self, path: &Path) {
         match std::fs::read_to_string(path) {
             Ok(text) => match parse_model_list(&text) {
-                Ok(models) => known.replace(&models),
+                Ok(models) => self.replace(&models),
                 Err(e) => {
                     tracing::warn!("ignoring {} for /v1/models?all=true: {e}", path.display())
                 }
@@ -74,7 +82,6 @@ impl KnownModels {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => tracing::warn!("cannot read {}: {e}", path.display()),
         }
-        known
     }
 
     pub(crate) fn replace(&self, models: &[ScrapedModel]) {
@@ -108,8 +115,16 @@ mod tests {
         let list = known.current();
         assert_eq!(list.get("pic").unwrap().kind, ModelKind::Image);
         assert_eq!(list.get("a").unwrap().id, "1");
-        known.replace(&[]);
+        // A broken file later keeps the list; a good one replaces it.
+        std::fs::write(&path, "[{").unwrap();
+        known.reload(&path);
+        assert_eq!(known.current().get("a").unwrap().id, "1");
+        std::fs::write(&path, r#"[{"id":"3","publicName":"b"}]"#).unwrap();
+        known.reload(&path);
         assert!(known.current().get("a").is_none());
+        assert_eq!(known.current().get("b").unwrap().id, "3");
+        known.replace(&[]);
+        assert!(known.current().get("b").is_none());
         // A reader keeps the list it took.
         assert_eq!(list.iter().count(), 2);
     }

@@ -257,3 +257,29 @@ async fn a_saved_available_models_json_is_the_list_until_a_catalog_comes() {
     );
     server.stop();
 }
+
+/// bridge-model-updater rewrites available_models.json while the server runs: `?all=true`
+/// follows without a restart, and a broken file keeps the list it had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewritten_available_models_json_is_taken_while_running() {
+    let server = TestServer::start_with(&base_config(""), MODELS, "{}", |o| o.watch_config = true);
+    let configured = models(&server, "").await;
+    assert_eq!(models(&server, "?all=true").await, configured);
+    let file = server.config_dir().join("available_models.json");
+    std::fs::write(
+        &file,
+        r#"[{"id":"11111111-2222-4333-8444-555555555555","publicName":"fresh-model"}]"#,
+    )
+    .unwrap();
+    let listed = |all: Vec<(String, String)>| all.iter().any(|(id, _)| id == "fresh-model");
+    poll_until(&server, "/v1/models?all=true", "the rewritten list", |v| {
+        v["data"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|m| m["id"] == "fresh-model"))
+    })
+    .await;
+    std::fs::write(&file, "[{ broken").unwrap();
+    // Well past the watcher's debounce: the broken file was read and ignored.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert!(listed(models(&server, "?all=true").await));
+}
