@@ -13,13 +13,17 @@ use crate::run::{start_server, Plan};
 use crate::server::{Memory, Shape, MODEL_NAME};
 
 const KIB_PER_MIB: u64 = 1024;
-/// "Near idle": the settled RSS after the chaos may exceed the idle RSS by this many KiB or
-/// this percentage of idle, whichever is larger. Allocators keep some freed memory for reuse
-/// (glibc keeps per-thread arenas and the top of the heap), so exactly idle is not expected;
-/// a leak of the chaos round's size (thousands of requests, 3 MB answers) is far above it.
-const NEAR_IDLE_MIN_KIB: u64 = 8 * KIB_PER_MIB;
-const NEAR_IDLE_PERCENT: u64 = 25;
-/// No growth between rounds: every round's settled RSS is within this of the first round's.
+/// "Near idle": the settled RSS after a chaos round may exceed the idle RSS (settled after a
+/// clean warm-up) by this many KiB or this percentage of idle, whichever is larger. The
+/// allowance is wide because glibc keeps freed memory: the chaos round's 3 MB answers to
+/// clients that stop reading raise its dynamic mmap threshold, and freed heap below twice
+/// that threshold is kept for reuse (measured: 62 -> 76-82 MiB with glibc's defaults, but
+/// 62 -> 65-66 MiB with `MALLOC_MMAP_THRESHOLD_` and `MALLOC_TRIM_THRESHOLD_` fixed; see
+/// docs/CHAOS.md). A leak shows in the tighter check between rounds below.
+const NEAR_IDLE_MIN_KIB: u64 = 24 * KIB_PER_MIB;
+const NEAR_IDLE_PERCENT: u64 = 40;
+/// No growth between rounds (the leak check): every round's settled RSS is within this of
+/// the first round's, whose allocator high-water mark the later rounds reuse.
 const ROUND_GROWTH_MIN_KIB: u64 = 4 * KIB_PER_MIB;
 const ROUND_GROWTH_PERCENT: u64 = 10;
 /// Sessions in the pool per client, so no client waits for another's session.
@@ -260,12 +264,12 @@ mod tests {
     }
 
     #[test]
-    fn near_idle_is_eight_mib_or_a_quarter_over_idle() {
+    fn near_idle_is_24_mib_or_40_percent_over_idle() {
         let mib = KIB_PER_MIB;
-        assert!(result(10 * mib, &[18 * mib], false).failures().is_empty());
-        assert_eq!(result(10 * mib, &[18 * mib + 1], false).failures().len(), 1);
-        assert!(result(100 * mib, &[125 * mib], false).failures().is_empty());
-        assert_eq!(result(100 * mib, &[126 * mib], false).failures().len(), 1);
+        assert!(result(10 * mib, &[34 * mib], false).failures().is_empty());
+        assert_eq!(result(10 * mib, &[34 * mib + 1], false).failures().len(), 1);
+        assert!(result(100 * mib, &[140 * mib], false).failures().is_empty());
+        assert_eq!(result(100 * mib, &[141 * mib], false).failures().len(), 1);
     }
 
     #[test]
