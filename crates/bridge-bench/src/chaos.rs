@@ -217,7 +217,11 @@ pub(crate) async fn chaos_run(plan: &Plan, spec: ChaosSpec) -> anyhow::Result<Ch
     let mut rounds = Vec::with_capacity(spec.rounds);
     for i in 0..spec.rounds as u64 {
         // Each round draws its own faults; the first uses the seed as given.
-        let report = chaos::run(server.port, &round(spec.requests, spec.seed + i, true)).await;
+        let report = chaos::run(
+            server.port,
+            &round(spec.requests, spec.seed.wrapping_add(i), true),
+        )
+        .await;
         rounds.push(settle(report).await?);
     }
     server.stop();

@@ -539,7 +539,7 @@ pub async fn run(port: u16, plan: &ChaosPlan) -> ChaosReport {
         }
     };
     report.faults = faults.snapshot();
-    let received = plan.requests - report.never_received;
+    let received = plan.requests.saturating_sub(report.never_received);
 
     // No slot, queue place or request left behind; every request ended exactly once.
     match target
@@ -549,7 +549,7 @@ pub async fn run(port: u16, plan: &ChaosPlan) -> ChaosReport {
         .await
     {
         Ok(status) => {
-            let outcomes = counted(&status).1 - before.1;
+            let outcomes = counted(&status).1.saturating_sub(before.1);
             if outcomes != received {
                 report.violations.push(format!(
                     "{outcomes} outcomes for {received} requests received"
