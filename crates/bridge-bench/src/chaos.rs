@@ -15,11 +15,12 @@ use crate::server::{Memory, Shape, MODEL_NAME};
 const KIB_PER_MIB: u64 = 1024;
 /// "Near idle": the settled RSS after a chaos round may exceed the idle RSS (settled after a
 /// clean warm-up) by this many KiB or this percentage of idle, whichever is larger. The
-/// allowance is wide because glibc keeps freed memory: the chaos round's 3 MB answers to
-/// clients that stop reading raise its dynamic mmap threshold, and freed heap below twice
-/// that threshold is kept for reuse (measured: 62 -> 76-82 MiB with glibc's defaults, but
-/// 62 -> 65-66 MiB with `MALLOC_MMAP_THRESHOLD_` and `MALLOC_TRIM_THRESHOLD_` fixed; see
-/// docs/CHAOS.md). A leak shows in the tighter check between rounds below.
+/// allowance is wide because glibc keeps freed memory: the tokenizer's tables, built during
+/// the warm-up, free blocks of tens of MB, which raises glibc's dynamic mmap threshold, and
+/// freed heap below twice that threshold is kept for reuse (measured: 62 -> 76-82 MiB with
+/// glibc's defaults, but 62 -> 65-66 MiB with `MALLOC_MMAP_THRESHOLD_` and
+/// `MALLOC_TRIM_THRESHOLD_` fixed; see docs/CHAOS.md). A leak shows in the tighter check
+/// between rounds below.
 const NEAR_IDLE_MIN_KIB: u64 = 24 * KIB_PER_MIB;
 const NEAR_IDLE_PERCENT: u64 = 40;
 /// No growth between rounds (the leak check): every round's settled RSS is within this of
