@@ -15,8 +15,10 @@
 //! - [`run`]: the measurements.
 //! - [`report`]: printing and the targets.
 //! - [`scale`]: the scale run (many open streams) and the soak run (RSS over a long load).
+//! - [`chaos`]: the chaos run against the server process, with its RSS (issue 16).
 
 mod baseline;
+mod chaos;
 mod client;
 mod cpu;
 mod report;
@@ -119,6 +121,23 @@ struct Args {
     /// Seconds of the soak run before RSS must stay flat.
     #[arg(long, default_value_t = 60.0)]
     soak_warmup: f64,
+    /// Chaos mode: requests per chaos round (faulty tabs and clients, then the invariants and
+    /// the server's RSS back near idle), by the first C clients over K tabs. Only the chaos
+    /// run happens.
+    #[arg(long, default_value_t = 0)]
+    chaos_requests: u64,
+    /// Seed of the chaos run (round i uses seed + i).
+    #[arg(long, default_value_t = 16)]
+    seed: u64,
+    /// Chaos rounds; RSS must not grow from one to the next.
+    #[arg(long, default_value_t = 2)]
+    chaos_rounds: usize,
+    /// Requests of the clean warm-up before the idle RSS is read (default: as a round).
+    #[arg(long)]
+    chaos_warmup: Option<u64>,
+    /// Seconds the server gets to settle after a round before its RSS is read.
+    #[arg(long, default_value_t = 3.0)]
+    chaos_settle: f64,
 }
 
 /// The scale and soak modes.
@@ -191,6 +210,25 @@ async fn main() -> anyhow::Result<()> {
             "{} not found; build it first: cargo build --release -p bridge-server -p bridge-bench",
             plan.server.display()
         );
+    }
+    if args.chaos_requests > 0 {
+        let spec = chaos::ChaosSpec {
+            seed: args.seed,
+            requests: args.chaos_requests,
+            rounds: args.chaos_rounds.max(1),
+            warmup_requests: args.chaos_warmup.unwrap_or(args.chaos_requests),
+            settle: seconds(args.chaos_settle, "chaos-settle")?,
+            concurrency: plan.concurrency[0],
+            tabs: plan.tabs,
+        };
+        println!("bridge-bench: machine {}", report::machine());
+        let result = chaos::chaos_run(&plan, spec).await?;
+        print!("{}", result.render());
+        let failures = result.failures().len();
+        if failures > 0 {
+            bail!("{failures} violations in the chaos run");
+        }
+        return Ok(());
     }
     let clock = stamp::Clock::new();
     let soak = seconds(args.soak, "soak")?;

@@ -360,26 +360,7 @@ mod tests {
     use std::time::Duration;
 
     fn plan() -> Plan {
-        Plan {
-            server: "bridge-server".into(),
-            tabs: 1,
-            lines: 20,
-            concurrency: vec![8],
-            duration: Duration::from_secs(1),
-            warmup: Duration::ZERO,
-            stream: true,
-            runs: 1,
-            memory: 0,
-            starts: 1,
-            server_log: "info".into(),
-            slice: Duration::from_secs(1),
-            gap: Duration::ZERO,
-            baseline: true,
-            sessions: None,
-            models: 0,
-            flow: bridge_core::config::UpstreamFlow::Retry,
-            conversations: 0,
-        }
+        Plan::for_server("bridge-server".into())
     }
 
     fn load(completed: u64, errors: u64) -> Side {

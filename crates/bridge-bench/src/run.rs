@@ -59,6 +59,33 @@ pub(crate) struct Plan {
     pub conversations: usize,
 }
 
+#[cfg(test)]
+impl Plan {
+    /// One short run against `server`, for tests.
+    pub(crate) fn for_server(server: PathBuf) -> Self {
+        Plan {
+            server,
+            tabs: 1,
+            lines: 20,
+            concurrency: vec![8],
+            duration: Duration::from_secs(1),
+            warmup: Duration::ZERO,
+            stream: true,
+            runs: 1,
+            memory: 0,
+            starts: 1,
+            server_log: "info".into(),
+            slice: Duration::from_secs(1),
+            gap: Duration::ZERO,
+            baseline: true,
+            sessions: None,
+            models: 0,
+            flow: bridge_core::config::UpstreamFlow::Retry,
+            conversations: 0,
+        }
+    }
+}
+
 impl Plan {
     /// Checks what the flags cannot express.
     pub(crate) fn check(&self) -> anyhow::Result<()> {
@@ -76,6 +103,7 @@ impl Plan {
             sessions,
             extra_models: self.models,
             flow: self.flow,
+            chaos: false,
         }
     }
 }

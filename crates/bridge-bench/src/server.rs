@@ -42,6 +42,8 @@ pub(crate) struct Shape {
     /// Extra models in `models.json` besides the benchmarked one.
     pub extra_models: usize,
     pub flow: UpstreamFlow,
+    /// The chaos run's short timeouts and queue (`bridge_test_support::chaos`).
+    pub chaos: bool,
 }
 
 impl Shape {
@@ -51,6 +53,7 @@ impl Shape {
             sessions,
             extra_models: 0,
             flow: UpstreamFlow::Retry,
+            chaos: false,
         }
     }
 }
@@ -73,6 +76,13 @@ pub(crate) fn write_config_dir(dir: &Path, shape: Shape) -> anyhow::Result<()> {
         config.insert(
             keys::EVALUATION_HISTORY_SIZE.into(),
             json!(HISTORY_CAPACITY),
+        );
+    }
+    if shape.chaos {
+        config.extend(
+            bridge_test_support::chaos::config_entries()
+                .into_iter()
+                .map(|(key, value)| (key.to_owned(), value)),
         );
     }
     let mut models = Map::new();
@@ -262,6 +272,7 @@ mod tests {
             sessions: 5,
             extra_models: 3,
             flow: UpstreamFlow::Evaluation,
+            chaos: false,
         };
         write_config_dir(dir.path(), shape).unwrap();
         let (config, warnings) =

@@ -138,22 +138,7 @@ pub(crate) fn image_chat(url: &str) -> serde_json::Value {
     })
 }
 
-/// Parses an SSE body into its `data:` payloads (comments skipped).
-pub(crate) fn sse_data(body: &str) -> Vec<String> {
-    body.split("\n\n")
-        .filter_map(|event| {
-            let lines: Vec<&str> = event
-                .lines()
-                .filter_map(|l| l.strip_prefix("data: "))
-                .collect();
-            if lines.is_empty() {
-                None
-            } else {
-                Some(lines.join("\n"))
-            }
-        })
-        .collect()
-}
+pub(crate) use bridge_test_support::sse::sse_data;
 
 /// Concatenated `delta.content` of an SSE body.
 pub(crate) fn sse_content(body: &str) -> String {
