@@ -65,7 +65,7 @@ fn main() -> anyhow::Result<ExitCode> {
     }
     // Log lines are written in batches by a background thread, so request handling never
     // waits on the terminal; colours only when stderr is a terminal.
-    let (log_writer, _log_guard) = bridge_server::log_writer::batched(std::io::stderr())
+    let (log_writer, log_guard) = bridge_server::log_writer::batched(std::io::stderr())
         .context("cannot start the log writer thread")?;
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -134,6 +134,8 @@ fn main() -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|p| p.into_inner())
         .take();
     if let Some(restart) = restart {
+        // The new program replaces this one: write the log lines still waiting first.
+        drop(log_guard);
         let err = bridge_update::reexec(&restart.path, &restart.version);
         anyhow::bail!(
             "the update was installed at {} but starting it failed: {err}; start it by hand",
