@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use bridge_core::protocol::{JobId, ServerMessage};
 
-use crate::pool::{start_job_on, ActionOutcome, JobEvent, TabLink};
+use crate::pool::{start_job_on, ActionOutcome, JobEvent, TabLink, WaitEnd};
 use crate::state::AppState;
 
 /// Why an action did not answer with a 2xx status.
@@ -83,19 +83,16 @@ async fn step(
 ) -> Result<String, ActionError> {
     let (mut guard, mut rx) = start_job_on(state.pool(), link, make);
     let limit = state.options().page_source_timeout;
-    let wait = async {
-        while let Some(ev) = rx.recv().await {
-            match ev {
-                JobEvent::Action(outcome) => return Ok(*outcome),
-                JobEvent::TabLost => break,
-                _ => {}
-            }
-        }
-        Err(ActionError::TabLost)
-    };
-    let outcome = tokio::time::timeout(limit, wait)
+    let outcome = rx
+        .answer(limit, |event| match event {
+            JobEvent::Action(outcome) => Some(*outcome),
+            _ => None,
+        })
         .await
-        .map_err(|_| ActionError::Timeout(limit.as_secs()))??;
+        .map_err(|end| match end {
+            WaitEnd::TabLost => ActionError::TabLost,
+            WaitEnd::TimedOut => ActionError::Timeout(limit.as_secs()),
+        })?;
     guard.finish();
     match outcome {
         ActionOutcome {

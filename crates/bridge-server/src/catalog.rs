@@ -9,7 +9,7 @@ use bridge_core::arena::catalog::{
 use bridge_core::protocol::ServerMessage;
 
 use crate::error::ApiError;
-use crate::pool::{start_job_on, JobEvent};
+use crate::pool::{start_job_on, JobEvent, WaitEnd};
 use crate::relay::fetch_request;
 use crate::state::AppState;
 
@@ -29,34 +29,32 @@ pub(crate) async fn fetch_catalog(state: &AppState) -> Result<(String, Catalog),
         recaptcha: None,
     });
     let timeout = state.options().page_source_timeout;
-    let collect = async {
-        let mut body = String::new();
-        while let Some(event) = rx.recv().await {
-            match event {
-                JobEvent::Chunk(data) => {
-                    if body.len() + data.len() > MAX_CATALOG_BYTES {
-                        return Err(ApiError::bad_gateway(format!(
-                            "The model catalog is larger than {MAX_CATALOG_BYTES} bytes."
-                        )));
-                    }
-                    body.push_str(&data);
-                }
-                JobEvent::Done => return Ok(body),
-                JobEvent::Failed(failure) => return Err(failed(&failure.message, failure.status)),
-                JobEvent::TabLost => break,
-                _ => {}
+    let mut body = String::new();
+    let body = rx
+        .answer(timeout, |event| match event {
+            JobEvent::Chunk(data) if body.len() + data.len() > MAX_CATALOG_BYTES => {
+                Some(Err(ApiError::bad_gateway(format!(
+                    "The model catalog is larger than {MAX_CATALOG_BYTES} bytes."
+                ))))
             }
-        }
-        Err(ApiError::bad_gateway(
-            "The tab disconnected before sending the model catalog.",
-        ))
-    };
-    let body = tokio::time::timeout(timeout, collect).await.map_err(|_| {
-        ApiError::timeout(format!(
-            "The tab did not send the model catalog within {} s.",
-            timeout.as_secs()
-        ))
-    })??;
+            JobEvent::Chunk(data) => {
+                body.push_str(&data);
+                None
+            }
+            JobEvent::Done => Some(Ok(std::mem::take(&mut body))),
+            JobEvent::Failed(failure) => Some(Err(failed(&failure.message, failure.status))),
+            _ => None,
+        })
+        .await
+        .map_err(|end| match end {
+            WaitEnd::TabLost => {
+                ApiError::bad_gateway("The tab disconnected before sending the model catalog.")
+            }
+            WaitEnd::TimedOut => ApiError::timeout(format!(
+                "The tab did not send the model catalog within {} s.",
+                timeout.as_secs()
+            )),
+        })??;
     guard.finish();
     let catalog = parse_catalog(&body)
         .map_err(|e| ApiError::bad_gateway(format!("{MODEL_CATALOG_PATH}: {e}")))?;

@@ -15,7 +15,7 @@ use bridge_core::protocol::ServerMessage;
 use serde::{Deserialize, Serialize};
 
 use crate::guide;
-use crate::pool::{start_job_on, JobEvent, ProbeOutcome, TabSnapshot};
+use crate::pool::{start_job_on, JobEvent, ProbeOutcome, TabSnapshot, WaitEnd};
 use crate::state::AppState;
 
 /// One check: what was found, and what to do when it failed.
@@ -166,19 +166,16 @@ pub(crate) async fn probe(state: &AppState) -> Result<(TabSnapshot, ProbeOutcome
         site_key: Some(site_key.clone()).filter(|k| !k.trim().is_empty()),
     });
     let timeout = state.options().page_source_timeout;
-    let wait = async {
-        while let Some(ev) = rx.recv().await {
-            match ev {
-                JobEvent::Probe(outcome) => return Ok(*outcome),
-                JobEvent::TabLost => break,
-                _ => {}
-            }
-        }
-        Err(ProbeError::TabLost)
-    };
-    let outcome = tokio::time::timeout(timeout, wait)
+    let outcome = rx
+        .answer(timeout, |event| match event {
+            JobEvent::Probe(outcome) => Some(*outcome),
+            _ => None,
+        })
         .await
-        .map_err(|_| ProbeError::Timeout(timeout))??;
+        .map_err(|end| match end {
+            WaitEnd::TabLost => ProbeError::TabLost,
+            WaitEnd::TimedOut => ProbeError::Timeout(timeout),
+        })?;
     guard.finish();
     Ok((tab, outcome))
 }

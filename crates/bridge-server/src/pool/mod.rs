@@ -69,7 +69,39 @@ pub(crate) struct JobEvents {
     overflowed: Arc<AtomicBool>,
 }
 
+/// Why a one-shot tab job (probe, action, page source, catalog) ended without its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitEnd {
+    /// The tab's connection closed (or the job was dropped).
+    TabLost,
+    /// No answer within the time given.
+    TimedOut,
+}
+
 impl JobEvents {
+    /// Feeds this job's frames to `step` until it returns an answer, for at most `limit`.
+    /// `step` never sees [`JobEvent::TabLost`]: the tab going away ends the wait.
+    pub(crate) async fn answer<T>(
+        &mut self,
+        limit: Duration,
+        mut step: impl FnMut(JobEvent) -> Option<T>,
+    ) -> Result<T, WaitEnd> {
+        let wait = async {
+            while let Some(event) = self.recv().await {
+                if matches!(event, JobEvent::TabLost) {
+                    break;
+                }
+                if let Some(answer) = step(event) {
+                    return Ok(answer);
+                }
+            }
+            Err(WaitEnd::TabLost)
+        };
+        tokio::time::timeout(limit, wait)
+            .await
+            .unwrap_or(Err(WaitEnd::TimedOut))
+    }
+
     /// The next frame; after an overflow, the frames that fit and then one
     /// [`JobEvent::Overflowed`]. `None` once the route is gone.
     pub(crate) async fn recv(&mut self) -> Option<JobEvent> {
@@ -847,6 +879,45 @@ mod tests {
         let snap = pool.snapshot();
         assert_eq!(snap[0].state, TabState::CoolingDown);
         assert_eq!(snap[0].cooldown_secs, Some(60));
+    }
+
+    #[tokio::test]
+    async fn a_one_shot_job_ends_with_its_answer_a_lost_tab_or_the_time_limit() {
+        let pool = TabPool::new(2, 4);
+        let (link, mut frames) = TabLink::new(1);
+        let pick = |event| match event {
+            JobEvent::PageSource(html) => Some(html),
+            _ => None,
+        };
+        let limit = Duration::from_secs(5);
+        let frame_id = |frames: &mut mpsc::UnboundedReceiver<String>| {
+            let text = frames.try_recv().unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            JobId(v["id"].as_u64().unwrap())
+        };
+        let command = |id| ServerMessage::Command {
+            command: Command::SendPageSource,
+            id: Some(id),
+            report_to: None,
+        };
+
+        // Frames it does not want are skipped until the answer.
+        let (_guard, mut rx) = start_job_on(&pool, &link, command);
+        let id = frame_id(&mut frames);
+        assert!(link.route(id, JobEvent::Done));
+        assert!(link.route(id, JobEvent::PageSource("<html>".into())));
+        assert_eq!(rx.answer(limit, pick).await, Ok("<html>".to_owned()));
+
+        let (_guard, mut rx) = start_job_on(&pool, &link, command);
+        let id = frame_id(&mut frames);
+        assert!(link.route(id, JobEvent::TabLost));
+        assert_eq!(rx.answer(limit, pick).await, Err(WaitEnd::TabLost));
+
+        let (_guard, mut rx) = start_job_on(&pool, &link, command);
+        assert_eq!(
+            rx.answer(Duration::from_millis(20), pick).await,
+            Err(WaitEnd::TimedOut)
+        );
     }
 
     #[test]

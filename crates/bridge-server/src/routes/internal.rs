@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::read_body;
 use crate::error::ApiError;
-use crate::pool::{start_job_on, JobEvent};
+use crate::pool::{start_job_on, JobEvent, WaitEnd};
 use crate::state::AppState;
 
 /// Default port of bridge-id-updater's capture listener.
@@ -94,30 +94,25 @@ pub(crate) async fn request_model_update(
         report_to: None,
     });
     let timeout: Duration = state.options().page_source_timeout;
-    let wait = async {
-        while let Some(ev) = rx.recv().await {
-            match ev {
-                JobEvent::PageSource(html) => return Ok(html),
-                JobEvent::TabLost => break,
-                JobEvent::Failed(failure) => {
-                    return Err(ApiError::bad_gateway(format!(
-                        "The tab could not send its page: {}",
-                        failure.message
-                    )))
-                }
-                _ => {}
+    let html = rx
+        .answer(timeout, |event| match event {
+            JobEvent::PageSource(html) => Some(Ok(html)),
+            JobEvent::Failed(failure) => Some(Err(ApiError::bad_gateway(format!(
+                "The tab could not send its page: {}",
+                failure.message
+            )))),
+            _ => None,
+        })
+        .await
+        .map_err(|end| match end {
+            WaitEnd::TabLost => {
+                ApiError::bad_gateway("The tab disconnected before sending its page.")
             }
-        }
-        Err(ApiError::bad_gateway(
-            "The tab disconnected before sending its page.",
-        ))
-    };
-    let html = tokio::time::timeout(timeout, wait).await.map_err(|_| {
-        ApiError::timeout(format!(
-            "The tab did not send its page source within {} s.",
-            timeout.as_secs()
-        ))
-    })??;
+            WaitEnd::TimedOut => ApiError::timeout(format!(
+                "The tab did not send its page source within {} s.",
+                timeout.as_secs()
+            )),
+        })??;
     guard.finish();
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
