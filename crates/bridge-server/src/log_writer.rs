@@ -128,9 +128,7 @@ fn write_batches<W: Write>(shared: &Shared, mut out: W) {
             batch = Vec::new();
         }
         if closing {
-            let rest = std::mem::take(&mut shared.lock().bytes);
-            let _ = out.write_all(&rest);
-            let _ = out.flush();
+            // Lines are refused once closing is set, so this batch was the last.
             return;
         }
     }

@@ -42,13 +42,14 @@ pub(crate) async fn run_chat(
     shape: Shape,
 ) -> Result<ChatRun, ApiError> {
     // An unknown model is refused before any image is downloaded or uploaded.
-    request::check_model(state, &chat.model)?;
+    let snapshot = state.snapshot();
+    request::check_model(state, &snapshot, &chat.model)?;
     let mut upstream = chat.for_upstream();
     media::inline_images(&mut upstream, &state.options().downloads).await?;
     uploads::upload_images(state, &mut upstream).await;
     let upstream = Arc::new(upstream);
     let n = chat.n.unwrap_or(1).max(1) as usize;
-    let prepared = request::prepare(state, &upstream, n)?;
+    let prepared = request::prepare(state, &snapshot, &upstream, n)?;
     let choices = prepared.jobs.len();
     let track = state
         .stats()

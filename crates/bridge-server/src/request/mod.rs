@@ -67,20 +67,25 @@ fn find_route<'a>(
 }
 
 /// The model-not-found error for a model neither configured nor on the site's list, checked
-/// before a request's images are downloaded or uploaded.
-pub(crate) fn check_model(state: &AppState, name: &str) -> Result<(), ApiError> {
-    find_route(state, &state.snapshot(), name).map(|_| ())
+/// before a request's images are downloaded or uploaded (with the snapshot the request is
+/// then prepared with).
+pub(crate) fn check_model(
+    state: &AppState,
+    snapshot: &Snapshot,
+    name: &str,
+) -> Result<(), ApiError> {
+    find_route(state, snapshot, name).map(|_| ())
 }
 
 /// Resolves the model and sessions and builds the upstream requests.
 pub(crate) fn prepare(
     state: &AppState,
+    snapshot: &Snapshot,
     chat: &ChatCompletionRequest,
     n: usize,
 ) -> Result<Prepared, ApiError> {
-    let snapshot = state.snapshot();
     let config = &snapshot.config;
-    let found = find_route(state, &snapshot, &chat.model)?;
+    let found = find_route(state, snapshot, &chat.model)?;
     let route = match &found {
         Found::Listed(route) => *route,
         Found::Unlisted(route) => route,

@@ -48,7 +48,7 @@ pub(crate) async fn generations(
         "messages": [{"role": "user", "content": image_req.prompt}],
         "n": n,
     }))?;
-    let prepared = request::prepare(&state, &chat, n)?;
+    let prepared = request::prepare(&state, &state.snapshot(), &chat, n)?;
     if prepared.kind != ModelKind::Image {
         return Err(ApiError::invalid_request(format!(
             "Model '{model}' is not an image model; mark it \"id:image\" in models.json."
