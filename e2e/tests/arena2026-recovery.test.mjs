@@ -117,6 +117,42 @@ describe('today\'s arena.ai: what a new user survives (default config, real brow
     assert.equal((await stack.status()).tabs[0].state, 'ready');
   });
 
+  test('a person slow to tick: the waiting stream gets keep-alive comments, then the answer', async () => {
+    const { page } = stack.pages[0];
+    await stack.fake.rejectNextRecaptcha(2);
+    const res = await fetch(`${stack.baseUrl}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: MODEL_NAMES.text, stream: true, messages: [user('slow tick')] }),
+    });
+    assert.equal(res.status, 200, 'the stream starts while the person is asked');
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let body = '';
+    // The server's keep-alive comes every 10 s while nobody ticks the box.
+    while (!body.includes(': keep-alive')) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, `the stream ended before a keep-alive: ${body}`);
+      body += decoder.decode(value, { stream: true });
+    }
+    assert.ok(!body.includes('data:'), `no event before the box is ticked: ${body}`);
+    const overlay = page.locator(OVERLAY);
+    assert.ok(await overlay.isVisible(), 'the checkbox is still waiting');
+    await overlay.locator(CHECKBOX).click();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      body += decoder.decode(value, { stream: true });
+    }
+    const text = body.split('\n')
+      .filter((l) => l.startsWith('data: {'))
+      .map((l) => JSON.parse(l.slice(6)).choices[0]?.delta?.content ?? '')
+      .join('');
+    assert.ok(text.includes('slow tick'), text);
+    assert.ok(body.trim().endsWith('data: [DONE]'), body);
+    assert.equal((await stack.status()).tabs[0].state, 'ready');
+  });
+
   for (const stream of [false, true]) {
     const rows = [
       // [scenario, status, code, message]

@@ -96,6 +96,52 @@ for (const host of ['arena.ai', 'lmarena.ai']) {
       assert.equal((await stack.status()).tabs[0].state, 'ready');
     });
 
+    test('a client leaving mid-answer aborts the stream and the page sends the stop call', async () => {
+      const before = await stack.fake.stats();
+      const controller = new AbortController();
+      const res = await fetch(`${stack.baseUrl}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: MODEL_NAMES.text,
+          stream: true,
+          messages: [{ role: 'user', content: 'leave early [scenario:slow]' }],
+        }),
+        signal: controller.signal,
+      });
+      assert.equal(res.status, 200);
+      const reader = res.body.getReader();
+      // Read until the first content delta: the answer has started upstream.
+      let seen = '';
+      while (!seen.includes('"content"')) {
+        const { value, done } = await reader.read();
+        assert.ok(!done, `the stream ended before any content: ${seen}`);
+        seen += new TextDecoder().decode(value);
+      }
+      controller.abort();
+      await stack.fake.waitFor('aborted_streams', before.aborted_streams + 1, 10000);
+      const after = await stack.fake.waitFor('stop_calls', before.stop_calls + 1, 10000);
+      assert.equal(after.stop_calls, before.stop_calls + 1, 'one stop call');
+
+      const reqs = await stack.fake.requests();
+      const create = reqs.filter((r) => r.path === '/nextjs-api/stream/create-evaluation').at(-1);
+      assert.equal(create.body.userMessage.content, 'leave early [scenario:slow]');
+      const stop = reqs.filter((r) => r.path.startsWith('/nextjs-api/stream/stop/')).at(-1);
+      assert.equal(stop.method, 'POST');
+      assert.equal(stop.status, 200, `fake rejected: ${stop.rejection}`);
+      assert.equal(stop.origin, `https://${host}`, 'sent by the page, with its cookies and origin');
+      assert.ok(
+        stop.path.startsWith(`/nextjs-api/stream/stop/${create.body.id}/messages/`),
+        `stop names the conversation just created: ${stop.path}`,
+      );
+      // The slot is free again: the tab serves the next request.
+      const next = await client(stack).chat.completions.create({
+        model: MODEL_NAMES.text,
+        messages: [{ role: 'user', content: 'after the stop' }],
+      });
+      assert.ok(next.choices[0].message.content.includes('after the stop'));
+    });
+
     test('image model uses the image modality', async () => {
       const res = await client(stack).images.generate({ model: MODEL_NAMES.image, prompt: 'a fox' });
       assert.match(res.data[0].url, /fake-images/);
