@@ -9,7 +9,7 @@ use bridge_core::arena::catalog::{
 use bridge_core::protocol::ServerMessage;
 
 use crate::error::ApiError;
-use crate::pool::{start_job_on, JobEvent, WaitEnd};
+use crate::pool::{start_job_on, JobEvent};
 use crate::relay::fetch_request;
 use crate::state::AppState;
 
@@ -46,15 +46,7 @@ pub(crate) async fn fetch_catalog(state: &AppState) -> Result<(String, Catalog),
             _ => None,
         })
         .await
-        .map_err(|end| match end {
-            WaitEnd::TabLost => {
-                ApiError::bad_gateway("The tab disconnected before sending the model catalog.")
-            }
-            WaitEnd::TimedOut => ApiError::timeout(format!(
-                "The tab did not send the model catalog within {} s.",
-                timeout.as_secs()
-            )),
-        })??;
+        .map_err(|end| ApiError::tab_wait(end, "the model catalog", timeout))??;
     guard.finish();
     let catalog = parse_catalog(&body)
         .map_err(|e| ApiError::bad_gateway(format!("{MODEL_CATALOG_PATH}: {e}")))?;

@@ -10,7 +10,7 @@ use bridge_core::models::ResolveError;
 use bridge_core::openai::{ErrorBody, ErrorDetail, RequestError};
 
 use crate::pool::ConnId;
-use crate::pool::JOB_EVENTS_CAPACITY;
+use crate::pool::{WaitEnd, JOB_EVENTS_CAPACITY};
 use crate::relay::{JobError, TimeoutKind};
 
 /// An error answered to an OpenAI client.
@@ -149,6 +149,20 @@ impl ApiError {
 
     pub(crate) fn bad_gateway(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message).with_code("upstream_error")
+    }
+
+    /// A one-shot tab job (page source, model catalog) that ended without `what`: the tab
+    /// went away (502) or took longer than `limit` (504).
+    pub(crate) fn tab_wait(end: WaitEnd, what: &str, limit: std::time::Duration) -> Self {
+        match end {
+            WaitEnd::TabLost => {
+                Self::bad_gateway(format!("The tab disconnected before sending {what}."))
+            }
+            WaitEnd::TimedOut => Self::timeout(format!(
+                "The tab did not send {what} within {} s.",
+                limit.as_secs()
+            )),
+        }
     }
 
     /// The server is stopping and cuts the answer short.

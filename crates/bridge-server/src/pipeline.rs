@@ -43,13 +43,13 @@ pub(crate) async fn run_chat(
 ) -> Result<ChatRun, ApiError> {
     // An unknown model is refused before any image is downloaded or uploaded.
     let snapshot = state.snapshot();
-    request::check_model(state, &snapshot, &chat.model)?;
+    let found = request::find_route(state, &snapshot, &chat.model)?;
     let mut upstream = chat.for_upstream();
     media::inline_images(&mut upstream, &state.options().downloads).await?;
     uploads::upload_images(state, &mut upstream).await;
     let upstream = Arc::new(upstream);
     let n = chat.n.unwrap_or(1).max(1) as usize;
-    let prepared = request::prepare(state, &snapshot, &upstream, n)?;
+    let prepared = request::prepare(state, &snapshot.config, &found, &upstream, n)?;
     let choices = prepared.jobs.len();
     let track = state
         .stats()

@@ -15,7 +15,11 @@ use crate::state::AppState;
 const DEBOUNCE: Duration = Duration::from_millis(150);
 
 /// File names whose change reloads the configuration.
-const CONFIG_FILES: [&str; 3] = ["config.jsonc", "models.json", "model_endpoint_map.json"];
+const CONFIG_FILES: [&str; 3] = [
+    config::CONFIG_FILE_NAME,
+    config::MODELS_FILE_NAME,
+    config::ENDPOINT_MAP_FILE_NAME,
+];
 
 /// What a burst of file events asks for.
 #[derive(Debug, Default, Clone, Copy)]

@@ -220,6 +220,35 @@ async fn a_failed_or_foreign_catalog_is_a_502_and_keeps_the_last_list() {
     }
 }
 
+/// A tab that never answers is a 504 after the time limit, one that goes away a 502; both
+/// name the catalog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tab_that_hangs_or_leaves_on_the_catalog_is_a_504_or_a_502() {
+    let server = TestServer::start_with(&base_config(""), MODELS, "{}", |o| {
+        o.page_source_timeout = std::time::Duration::from_millis(300);
+    });
+    for (reply, status, said) in [
+        (Reply::Hang, 504, "did not send the model catalog within"),
+        (
+            Reply::Disconnect,
+            502,
+            "disconnected before sending the model catalog",
+        ),
+    ] {
+        let tab = server.tab(move |_| reply.clone()).await;
+        let res = request_catalog(&server).await;
+        assert_eq!(res.status(), status);
+        let v: Value = res.json().await.unwrap();
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains(said), "{message}");
+        drop(tab);
+        poll_until(&server, "/status", "the tab gone", |s| {
+            s["tabs"].as_array().is_some_and(|t| t.is_empty())
+        })
+        .await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_tab_the_catalog_route_says_so() {
     let server = TestServer::start(&base_config(""));

@@ -15,7 +15,7 @@ use std::pin::Pin;
 use bridge_core::arena::evaluation::answer_side;
 use bridge_core::arena::retry::{build_retry_request, recaptcha_spec, RandomIds, RetryContext};
 use bridge_core::arena::stream::Participant;
-use bridge_core::config::UpstreamFlow;
+use bridge_core::config::{Config, UpstreamFlow};
 use bridge_core::models::{ModelKind, ModelRoute, SessionError};
 use bridge_core::openai::ChatCompletionRequest;
 use tokio::sync::mpsc;
@@ -39,14 +39,26 @@ pub(crate) struct Prepared {
     pub(crate) jobs: Vec<Planned>,
 }
 
-/// A model's route: from the config files, or made for a model that is only on the site's
-/// list (served by its catalog id).
-enum Found<'a> {
+/// A model's route, looked up once per request: from the config files, or made for a model
+/// that is only on the site's list (served by its catalog id).
+pub(crate) enum Found<'a> {
     Listed(&'a ModelRoute),
     Unlisted(ModelRoute),
 }
 
-fn find_route<'a>(
+impl Found<'_> {
+    fn route(&self) -> &ModelRoute {
+        match self {
+            Found::Listed(route) => route,
+            Found::Unlisted(route) => route,
+        }
+    }
+}
+
+/// The route of model `name` in `snapshot`, or the model-not-found error for a model neither
+/// configured nor on the site's list. A chat looks it up before its images are downloaded or
+/// uploaded and prepares with it afterwards.
+pub(crate) fn find_route<'a>(
     state: &AppState,
     snapshot: &'a Snapshot,
     name: &str,
@@ -66,30 +78,15 @@ fn find_route<'a>(
     }
 }
 
-/// The model-not-found error for a model neither configured nor on the site's list, checked
-/// before a request's images are downloaded or uploaded (with the snapshot the request is
-/// then prepared with).
-pub(crate) fn check_model(
-    state: &AppState,
-    snapshot: &Snapshot,
-    name: &str,
-) -> Result<(), ApiError> {
-    find_route(state, snapshot, name).map(|_| ())
-}
-
-/// Resolves the model and sessions and builds the upstream requests.
+/// Resolves the sessions of the model `found` for `chat` and builds the upstream requests.
 pub(crate) fn prepare(
     state: &AppState,
-    snapshot: &Snapshot,
+    config: &Config,
+    found: &Found<'_>,
     chat: &ChatCompletionRequest,
     n: usize,
 ) -> Result<Prepared, ApiError> {
-    let config = &snapshot.config;
-    let found = find_route(state, snapshot, &chat.model)?;
-    let route = match &found {
-        Found::Listed(route) => *route,
-        Found::Unlisted(route) => route,
-    };
+    let route = found.route();
     let model = &route.model;
     if n > 1 && model.kind != ModelKind::Image {
         return Err(ApiError::invalid_request(

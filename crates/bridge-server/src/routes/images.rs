@@ -48,7 +48,9 @@ pub(crate) async fn generations(
         "messages": [{"role": "user", "content": image_req.prompt}],
         "n": n,
     }))?;
-    let prepared = request::prepare(&state, &state.snapshot(), &chat, n)?;
+    let snapshot = state.snapshot();
+    let found = request::find_route(&state, &snapshot, &model)?;
+    let prepared = request::prepare(&state, &snapshot.config, &found, &chat, n)?;
     if prepared.kind != ModelKind::Image {
         return Err(ApiError::invalid_request(format!(
             "Model '{model}' is not an image model; mark it \"id:image\" in models.json."

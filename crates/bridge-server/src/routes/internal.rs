@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::read_body;
 use crate::error::ApiError;
-use crate::pool::{start_job_on, JobEvent, WaitEnd};
+use crate::pool::{start_job_on, JobEvent};
 use crate::state::AppState;
 
 /// Default port of bridge-id-updater's capture listener.
@@ -104,15 +104,7 @@ pub(crate) async fn request_model_update(
             _ => None,
         })
         .await
-        .map_err(|end| match end {
-            WaitEnd::TabLost => {
-                ApiError::bad_gateway("The tab disconnected before sending its page.")
-            }
-            WaitEnd::TimedOut => ApiError::timeout(format!(
-                "The tab did not send its page source within {} s.",
-                timeout.as_secs()
-            )),
-        })??;
+        .map_err(|end| ApiError::tab_wait(end, "its page source", timeout))??;
     guard.finish();
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
