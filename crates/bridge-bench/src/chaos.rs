@@ -77,8 +77,15 @@ impl ChaosResult {
         limit(self.idle_kib(), NEAR_IDLE_MIN_KIB, NEAR_IDLE_PERCENT)
     }
 
-    fn first_after_kib(&self) -> Option<u64> {
-        self.rounds.first().map(|r| r.settled.rss_kib)
+    /// The most any round's settled RSS may be: the first round's plus the growth allowance.
+    fn growth_limit_kib(&self) -> Option<u64> {
+        self.rounds.first().map(|r| {
+            limit(
+                r.settled.rss_kib,
+                ROUND_GROWTH_MIN_KIB,
+                ROUND_GROWTH_PERCENT,
+            )
+        })
     }
 
     /// Everything that went wrong: invariant violations of any round (the warm-up included),
@@ -101,9 +108,7 @@ impl ChaosResult {
             );
         }
         let near = self.near_idle_kib();
-        let growth = self
-            .first_after_kib()
-            .map(|first| limit(first, ROUND_GROWTH_MIN_KIB, ROUND_GROWTH_PERCENT));
+        let growth = self.growth_limit_kib();
         for (i, round) in self.rounds.iter().enumerate() {
             let after = round.settled.rss_kib;
             if after > near {
@@ -177,11 +182,8 @@ impl ChaosResult {
             NEAR_IDLE_MIN_KIB / KIB_PER_MIB,
             mib(self.near_idle_kib()),
             ROUND_GROWTH_MIN_KIB / KIB_PER_MIB,
-            self.first_after_kib()
-                .map(|f| format!(
-                    " = {:.1} MiB",
-                    mib(limit(f, ROUND_GROWTH_MIN_KIB, ROUND_GROWTH_PERCENT))
-                ))
+            self.growth_limit_kib()
+                .map(|g| format!(" = {:.1} MiB", mib(g)))
                 .unwrap_or_default()
         );
         let failures = self.failures();

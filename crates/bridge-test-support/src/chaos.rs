@@ -69,23 +69,9 @@ pub fn config_entries() -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// A small seeded generator (xorshift64*): the same seed draws the same faults, though which
-/// request meets which fault follows the scheduler, so a failing seed is worth rerunning.
-#[derive(Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
-    }
-}
+/// The seeded generator: the same seed draws the same faults, though which request meets
+/// which fault follows the scheduler, so a failing seed is worth rerunning.
+type Rng = fastrand::Rng;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -171,11 +157,7 @@ fn chaos_reply(rng: &Mutex<Rng>, faults: &Faults, inject: bool, fetch: &FetchReq
     let half = lines[..lines.len() / 2].to_vec();
     let (roll, pick, delay) = {
         let mut rng = lock(rng);
-        (
-            rng.below(100),
-            rng.below(GARBAGE.len() as u64),
-            rng.below(4),
-        )
+        (rng.u64(..100), rng.usize(..GARBAGE.len()), rng.u64(..4))
     };
     let normal = Reply::Stream {
         status: 200,
@@ -209,7 +191,7 @@ fn chaos_reply(rng: &Mutex<Rng>, faults: &Faults, inject: bool, fetch: &FetchReq
         }
         20..=31 => {
             faults.add("tab_sends_garbage");
-            Reply::RawThen(GARBAGE[pick as usize].to_owned(), Box::new(normal))
+            Reply::RawThen(GARBAGE[pick].to_owned(), Box::new(normal))
         }
         _ => normal,
     }
@@ -511,7 +493,7 @@ pub async fn run(port: u16, plan: &ChaosPlan) -> ChaosReport {
         }
     };
     let faults = Arc::new(Faults::default());
-    let rng = Arc::new(Mutex::new(Rng::new(plan.seed)));
+    let rng = Arc::new(Mutex::new(Rng::with_seed(plan.seed)));
     let started = Instant::now();
     let tabs = supervise_tabs(&target, plan, &faults, &rng).await;
     let results = drive_clients(&target, plan, &faults, &rng).await;
@@ -645,11 +627,11 @@ async fn supervise_tabs(
                 let kill = inject
                     .then(|| {
                         let mut rng = lock(&rng);
-                        (rng.below(100) < KILL_PERCENT)
-                            .then(|| rng.below(tabs.len() as u64) as usize)
+                        (rng.u64(..100) < KILL_PERCENT && !tabs.is_empty())
+                            .then(|| rng.usize(..tabs.len()))
                     })
                     .flatten();
-                if let Some(i) = kill.filter(|i| *i < tabs.len()) {
+                if let Some(i) = kill {
                     faults.add("tab_killed");
                     tabs.remove(i).close().await;
                 }
@@ -683,7 +665,7 @@ async fn drive_clients(
     let plans: Vec<ClientPlan> = {
         let mut rng = lock(rng);
         (0..plan.requests)
-            .map(|_| match rng.below(100) {
+            .map(|_| match rng.u64(..100) {
                 0..=9 if plan.faults => ClientPlan::GoesAway,
                 10..=15 if plan.faults => ClientPlan::StopsReading,
                 0..=35 => ClientPlan::Whole,
