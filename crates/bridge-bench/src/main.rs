@@ -138,6 +138,10 @@ struct Args {
     /// Seconds the server gets to settle after a round before its RSS is read.
     #[arg(long, default_value_t = 3.0)]
     chaos_settle: f64,
+    /// Start the chaos run's server with glibc's mmap and trim thresholds fixed at 128 KiB,
+    /// so its RSS follows the memory it holds, not what glibc keeps for reuse.
+    #[arg(long)]
+    chaos_fixed_malloc: bool,
 }
 
 /// The scale and soak modes.
@@ -220,6 +224,7 @@ async fn main() -> anyhow::Result<()> {
             settle: seconds(args.chaos_settle, "chaos-settle")?,
             concurrency: plan.concurrency[0],
             tabs: plan.tabs,
+            fixed_malloc: args.chaos_fixed_malloc,
         };
         println!("bridge-bench: machine {}", report::machine());
         let result = chaos::chaos_run(&plan, spec).await?;

@@ -104,6 +104,7 @@ impl Plan {
             extra_models: self.models,
             flow: self.flow,
             chaos: false,
+            fixed_malloc_thresholds: false,
         }
     }
 }

@@ -44,7 +44,18 @@ pub(crate) struct Shape {
     pub flow: UpstreamFlow,
     /// The chaos run's short timeouts and queue (`bridge_test_support::chaos`).
     pub chaos: bool,
+    /// Not the config but the process: start the server with glibc's malloc thresholds
+    /// fixed ([`FIXED_MALLOC_THRESHOLDS`]), so its RSS follows the memory it holds rather
+    /// than what glibc keeps after a burst (docs/CHAOS.md).
+    pub fixed_malloc_thresholds: bool,
 }
+
+/// glibc's tunables that fix its mmap and trim thresholds at 128 KiB (setting either turns
+/// the dynamic thresholds off): freed memory above that goes back to the system at once.
+pub(crate) const FIXED_MALLOC_THRESHOLDS: [(&str, &str); 2] = [
+    ("MALLOC_MMAP_THRESHOLD_", "131072"),
+    ("MALLOC_TRIM_THRESHOLD_", "131072"),
+];
 
 impl Shape {
     /// A `retry` config with `sessions` sessions and no extra models.
@@ -54,6 +65,7 @@ impl Shape {
             extra_models: 0,
             flow: UpstreamFlow::Retry,
             chaos: false,
+            fixed_malloc_thresholds: false,
         }
     }
 }
@@ -159,7 +171,11 @@ impl ServerProcess {
         let port = free_port()?;
         let log = File::create(dir.path().join(LOG_FILE)).context("cannot create the log")?;
         let started = Instant::now();
-        let child = Command::new(bin)
+        let mut command = Command::new(bin);
+        if shape.fixed_malloc_thresholds {
+            command.envs(FIXED_MALLOC_THRESHOLDS);
+        }
+        let child = command
             .arg("--config-dir")
             .arg(&config_dir)
             .arg("--host")
@@ -273,6 +289,7 @@ mod tests {
             extra_models: 3,
             flow: UpstreamFlow::Evaluation,
             chaos: false,
+            fixed_malloc_thresholds: false,
         };
         write_config_dir(dir.path(), shape).unwrap();
         let (config, warnings) =
