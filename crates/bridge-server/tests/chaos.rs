@@ -32,7 +32,8 @@ fn chaos_config(sessions: usize) -> (String, String) {
         .iter()
         .map(|(key, value)| format!(",\n  \"{key}\": {value}"))
         .collect();
-    let config = base_config(&entries).replace("\"stream_response_timeout_seconds\": 5,\n", "");
+    // The chaos entries set the stream timeout themselves.
+    let config = config_with_stream_timeout(None, &entries);
     let pool: Vec<String> = (0..sessions)
         .map(|i| {
             format!(

@@ -16,13 +16,21 @@ pub(crate) const MESSAGE: &str = "22222222-2222-4222-8222-222222222222";
 /// A config for the `retry` flow, which these tests were written for (the default is now
 /// `evaluation`); `extra` is appended inside the object.
 pub(crate) fn base_config(extra: &str) -> String {
+    config_with_stream_timeout(Some(5), extra)
+}
+
+/// [`base_config`] with `stream_response_timeout_seconds` set to `seconds`, or left out (for
+/// a test whose `extra` sets it).
+pub(crate) fn config_with_stream_timeout(seconds: Option<u64>, extra: &str) -> String {
+    let timeout = seconds
+        .map(|s| format!("\n  \"stream_response_timeout_seconds\": {s},"))
+        .unwrap_or_default();
     format!(
         r#"{{
   // test config
   "upstream_flow": "retry",
   "session_id": "{SESSION}",
-  "message_id": "{MESSAGE}",
-  "stream_response_timeout_seconds": 5,
+  "message_id": "{MESSAGE}",{timeout}
   "api_key": ""{extra}
 }}"#
     )
