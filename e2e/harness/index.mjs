@@ -104,6 +104,14 @@ export async function startFakeArena({ delayMs = 5, slowIntervalMs = 200, extraA
     siteKey: ready.site_key,
     certPem: ca,
     async requests() { return (await control('GET', 'requests')).json; },
+    /**
+     * The requests after the first `seen` that are not GETs, as `METHOD path` lines. Chromium
+     * fetches page resources (the favicon, scripts) by GET whenever it likes, even late after
+     * the load; every upstream call, server action and upload is a POST or a PUT.
+     */
+    async callsSince(seen) {
+      return (await this.requests()).slice(seen).filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`);
+    },
     async stats() { return (await control('GET', 'stats')).json; },
     async reset() { await control('POST', 'reset'); },
     async rejectNextRecaptcha(count) { await control('POST', 'recaptcha/reject-next', { count }); },

@@ -224,7 +224,7 @@ describe('today\'s arena.ai: what a new user survives (default config, real brow
         return true;
       });
     }
-    assert.equal((await stack.fake.requests()).length, seen, 'nothing reached the site during the cooldown');
+    assert.deepEqual(await stack.fake.callsSince(seen), [], 'nothing reached the site during the cooldown');
 
     await waitForStatus(stack, (s) => s.tabs[0].state === 'ready', 'the cooldown end', (FAKE_RETRY_AFTER + 5) * 1000);
     const text = await ask(stack, [user('after the cooldown')], false);
