@@ -11,7 +11,7 @@ use super::{ModelKind, Registry, ResolveError, ResolvedModel, SessionError, Sess
 use crate::config::{BattleTarget, Config, Mode, UpstreamFlow};
 
 /// One model as a request needs it, built once per configuration.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ModelRoute {
     pub model: ResolvedModel,
     /// The flow the first pool entry that names one asks for.

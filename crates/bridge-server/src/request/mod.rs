@@ -9,6 +9,7 @@ mod job;
 
 pub(crate) use job::{JobMsg, Planned};
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -39,36 +40,21 @@ pub(crate) struct Prepared {
     pub(crate) jobs: Vec<Planned>,
 }
 
-/// A model's route, looked up once per request: from the config files, or made for a model
-/// that is only on the site's list (served by its catalog id).
-pub(crate) enum Found<'a> {
-    Listed(&'a ModelRoute),
-    Unlisted(ModelRoute),
-}
-
-impl Found<'_> {
-    fn route(&self) -> &ModelRoute {
-        match self {
-            Found::Listed(route) => route,
-            Found::Unlisted(route) => route,
-        }
-    }
-}
-
-/// The route of model `name` in `snapshot`, or the model-not-found error for a model neither
-/// configured nor on the site's list. A chat looks it up before its images are downloaded or
-/// uploaded and prepares with it afterwards.
+/// The route of model `name` in `snapshot`, looked up once per request: borrowed from the
+/// config files, or made for a model that is only on the site's list (served by its catalog
+/// id); else the model-not-found error. A chat looks it up before its images are downloaded
+/// or uploaded and prepares with it afterwards.
 pub(crate) fn find_route<'a>(
     state: &AppState,
     snapshot: &'a Snapshot,
     name: &str,
-) -> Result<Found<'a>, ApiError> {
+) -> Result<Cow<'a, ModelRoute>, ApiError> {
     match snapshot.models.resolve(name) {
-        Ok(route) => Ok(Found::Listed(route)),
+        Ok(route) => Ok(Cow::Borrowed(route)),
         Err(not_found) => {
             let known = state.known_models().current();
             let m = known.get(name).ok_or(not_found)?;
-            Ok(Found::Unlisted(ModelRoute::unlisted(
+            Ok(Cow::Owned(ModelRoute::unlisted(
                 &m.name,
                 &m.id,
                 m.kind.clone(),
@@ -78,15 +64,14 @@ pub(crate) fn find_route<'a>(
     }
 }
 
-/// Resolves the sessions of the model `found` for `chat` and builds the upstream requests.
+/// Resolves the sessions of the model `route` for `chat` and builds the upstream requests.
 pub(crate) fn prepare(
     state: &AppState,
     config: &Config,
-    found: &Found<'_>,
+    route: &ModelRoute,
     chat: &ChatCompletionRequest,
     n: usize,
 ) -> Result<Prepared, ApiError> {
-    let route = found.route();
     let model = &route.model;
     if n > 1 && model.kind != ModelKind::Image {
         return Err(ApiError::invalid_request(
