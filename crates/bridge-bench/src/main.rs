@@ -80,7 +80,8 @@ struct Args {
     /// Server starts timed (0 skips them).
     #[arg(long, default_value_t = 5)]
     starts: usize,
-    /// RUST_LOG of the server (its log goes to a file in the temporary config directory).
+    /// RUST_LOG of the server (its log goes to a file in the temporary directory, beside the
+    /// config directory).
     #[arg(long, default_value = "info")]
     server_log: String,
     /// Skip the no-relay baseline.
@@ -138,10 +139,10 @@ struct Args {
     /// Seconds the server gets to settle after a round before its RSS is read.
     #[arg(long, default_value_t = 3.0)]
     chaos_settle: f64,
-    /// Start the chaos run's server with glibc's mmap and trim thresholds fixed at 128 KiB,
-    /// so its RSS follows the memory it holds, not what glibc keeps for reuse.
+    /// Start the server with glibc's mmap and trim thresholds fixed at 128 KiB, so its RSS
+    /// follows the memory it holds, not what glibc keeps for reuse (every mode).
     #[arg(long)]
-    chaos_fixed_malloc: bool,
+    fixed_malloc: bool,
 }
 
 /// The scale and soak modes.
@@ -207,6 +208,7 @@ async fn main() -> anyhow::Result<()> {
         models: args.models,
         flow: args.flow,
         conversations: args.conversations,
+        fixed_malloc: args.fixed_malloc,
     };
     plan.check()?;
     if !plan.server.is_file() {
@@ -224,7 +226,6 @@ async fn main() -> anyhow::Result<()> {
             settle: seconds(args.chaos_settle, "chaos-settle")?,
             concurrency: plan.concurrency[0],
             tabs: plan.tabs,
-            fixed_malloc: args.chaos_fixed_malloc,
         };
         println!("bridge-bench: machine {}", report::machine());
         let result = chaos::chaos_run(&plan, spec).await?;

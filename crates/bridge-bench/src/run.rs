@@ -57,6 +57,8 @@ pub(crate) struct Plan {
     pub flow: UpstreamFlow,
     /// Conversations in the `evaluation` flow's memory before each load run.
     pub conversations: usize,
+    /// Start every server with glibc's malloc thresholds fixed (`--fixed-malloc`).
+    pub fixed_malloc: bool,
 }
 
 #[cfg(test)]
@@ -82,6 +84,7 @@ impl Plan {
             models: 0,
             flow: bridge_core::config::UpstreamFlow::Retry,
             conversations: 0,
+            fixed_malloc: false,
         }
     }
 }
@@ -104,7 +107,6 @@ impl Plan {
             extra_models: self.models,
             flow: self.flow,
             chaos: false,
-            fixed_malloc_thresholds: false,
         }
     }
 }
@@ -184,8 +186,9 @@ pub(crate) async fn measure_starts(plan: &Plan) -> anyhow::Result<Vec<f64>> {
     for _ in 0..plan.starts {
         let bin = plan.server.clone();
         let log = plan.server_log.clone();
+        let fixed_malloc = plan.fixed_malloc;
         let (server, took) = tokio::task::spawn_blocking(move || {
-            ServerProcess::start(&bin, Shape::retry(START_POOL_SESSIONS), &log)
+            ServerProcess::start(&bin, Shape::retry(START_POOL_SESSIONS), &log, fixed_malloc)
         })
         .await
         .context("start task failed")??;
@@ -198,9 +201,11 @@ pub(crate) async fn measure_starts(plan: &Plan) -> anyhow::Result<Vec<f64>> {
 pub(crate) async fn start_server(plan: &Plan, shape: Shape) -> anyhow::Result<ServerProcess> {
     let bin = plan.server.clone();
     let log = plan.server_log.clone();
-    let (server, _) = tokio::task::spawn_blocking(move || ServerProcess::start(&bin, shape, &log))
-        .await
-        .context("start task failed")??;
+    let fixed_malloc = plan.fixed_malloc;
+    let (server, _) =
+        tokio::task::spawn_blocking(move || ServerProcess::start(&bin, shape, &log, fixed_malloc))
+            .await
+            .context("start task failed")??;
     Ok(server)
 }
 
@@ -458,6 +463,7 @@ mod tests {
             models: 0,
             flow: UpstreamFlow::Retry,
             conversations: 0,
+            fixed_malloc: false,
         }
     }
 
@@ -501,6 +507,7 @@ mod plan_tests {
             models: 10_000,
             flow: UpstreamFlow::Retry,
             conversations: 0,
+            fixed_malloc: false,
         };
         assert!(plan.check().is_ok());
         plan.conversations = 10;

@@ -44,10 +44,6 @@ pub(crate) struct Shape {
     pub flow: UpstreamFlow,
     /// The chaos run's short timeouts and queue (`bridge_test_support::chaos`).
     pub chaos: bool,
-    /// Not the config but the process: start the server with glibc's malloc thresholds
-    /// fixed ([`FIXED_MALLOC_THRESHOLDS`]), so its RSS follows the memory it holds rather
-    /// than what glibc keeps after a burst (docs/CHAOS.md).
-    pub fixed_malloc_thresholds: bool,
 }
 
 /// glibc's tunables that fix its mmap and trim thresholds at 128 KiB (setting either turns
@@ -65,7 +61,6 @@ impl Shape {
             extra_models: 0,
             flow: UpstreamFlow::Retry,
             chaos: false,
-            fixed_malloc_thresholds: false,
         }
     }
 }
@@ -156,10 +151,14 @@ pub(crate) struct ServerProcess {
 impl ServerProcess {
     /// Writes a config, spawns the server on a free port and waits until the port accepts a
     /// connection. Returns the server and the time from spawn to the accepted connection.
+    /// With `fixed_malloc`, the server runs with [`FIXED_MALLOC_THRESHOLDS`], so its RSS
+    /// follows the memory it holds rather than what glibc keeps after a burst
+    /// (docs/CHAOS.md).
     pub(crate) fn start(
         bin: &Path,
         shape: Shape,
         log_level: &str,
+        fixed_malloc: bool,
     ) -> anyhow::Result<(ServerProcess, Duration)> {
         let dir = tempfile::Builder::new()
             .prefix("bridge-bench-")
@@ -172,7 +171,7 @@ impl ServerProcess {
         let log = File::create(dir.path().join(LOG_FILE)).context("cannot create the log")?;
         let started = Instant::now();
         let mut command = Command::new(bin);
-        if shape.fixed_malloc_thresholds {
+        if fixed_malloc {
             command.envs(FIXED_MALLOC_THRESHOLDS);
         }
         let child = command
@@ -289,7 +288,6 @@ mod tests {
             extra_models: 3,
             flow: UpstreamFlow::Evaluation,
             chaos: false,
-            fixed_malloc_thresholds: false,
         };
         write_config_dir(dir.path(), shape).unwrap();
         let (config, warnings) =
