@@ -173,10 +173,13 @@ mod tests {
         bytes: Arc<Mutex<Vec<u8>>>,
         writes: Arc<Mutex<usize>>,
         stuck: Arc<Mutex<bool>>,
+        /// Set when a `write` began (even one still held by `stuck`).
+        entered: Arc<Mutex<bool>>,
     }
 
     impl Write for Sink {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            *self.entered.lock().unwrap() = true;
             while *self.stuck.lock().unwrap() {
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -238,7 +241,11 @@ mod tests {
         let (writer, guard) = batched(sink.clone()).unwrap();
         // The first line is taken by the writer thread, which then hangs in `write`.
         writer.clone().write_all(b"first\n").unwrap();
-        std::thread::sleep(GATHER * 3);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !*sink.entered.lock().unwrap() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(*sink.entered.lock().unwrap(), "the writer never wrote");
         let line = vec![b'x'; 1 << 20];
         let mut sent = 0;
         for _ in 0..(MAX_PENDING / line.len() + 3) {
